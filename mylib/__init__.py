@@ -1,0 +1,70 @@
+"""mylib: requests' ease for blocking code, aiohttp's engine, and nothing to close."""
+
+from ._api import delete, get, head, options, patch, post, put, request
+from ._async_client import AsyncClient
+from ._client import Client
+from ._errors import (
+    ClientClosedError,
+    ConnectError,
+    ConnectTimeout,
+    DecodingError,
+    Error,
+    HTTPStatusError,
+    InvalidURL,
+    LoopThreadError,
+    ProxyError,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    TimeoutError,
+    TLSError,
+    TooManyRedirects,
+    TransportError,
+    WriteError,
+)
+from ._loop import run
+from ._models import Request, Response, Retry, Timeout
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ClientClosedError",
+    "ConnectError",
+    "ConnectTimeout",
+    "DecodingError",
+    "Error",
+    "HTTPStatusError",
+    "InvalidURL",
+    "LoopThreadError",
+    "ProxyError",
+    "ReadError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "Request",
+    "Response",
+    "Retry",
+    "TLSError",
+    "Timeout",
+    "TimeoutError",
+    "TooManyRedirects",
+    "TransportError",
+    "WriteError",
+    "delete",
+    "get",
+    "head",
+    "options",
+    "patch",
+    "post",
+    "put",
+    "request",
+    "run",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__") and not isinstance(_obj, str):
+        # Tracebacks and reprs say mylib.TimeoutError, not mylib._errors.TimeoutError.
+        _obj.__module__ = "mylib"
+del _name, _obj

@@ -1,0 +1,478 @@
+"""AsyncClient: the aiohttp engine. All HTTP logic lives here, once, for both clients.
+
+The blocking :class:`~mylib.Client` is a facade that runs this engine on mylib's I/O loop.
+Request building (URL joining, header merging, body encoding) is plain code with no I/O and
+runs in the caller's thread; sending runs on the loop that awaits it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import datetime
+import enum
+import functools
+import json as jsonlib
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from types import TracebackType
+from typing import Any, Final, Unpack
+
+import aiohttp
+from yarl import URL
+
+from ._config import ClientConfig, basic_auth_header, environment_proxy, make_config, to_headers
+from ._content import encode_body
+from ._errors import ClientClosedError, TimeoutError, TooManyRedirects, redact_url, translating
+from ._models import DEFAULT_TIMEOUT, Request, Response, Retry, Timeout, merge_mappings
+from ._redirects import next_request
+from ._retry import retry_delay, should_retry_error
+from ._sessions import LoopSessions
+from ._types import (
+    AuthTypes,
+    CertTypes,
+    CookieTypes,
+    HeaderTypes,
+    QueryParamTypes,
+    RequestOptions,
+    RetryTypes,
+    TimeoutTypes,
+    URLTypes,
+    VerifyTypes,
+)
+from ._urls import add_params, join_url, to_url, validate_url
+
+__all__ = ["AsyncClient", "ClientState"]
+
+
+class ClientState(enum.Enum):
+    """A client's life: open until closed; a closed client refuses requests."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class _Unset(enum.Enum):
+    """Marks an option that was not given, since ``None`` is a meaningful value (``timeout=
+    None`` means no limit, ``auth=None`` means send no credentials)."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+
+_CLOSED_MESSAGE = (
+    "this client has been closed; make a new one (there is no need to close mylib clients: "
+    "they close themselves when their event loop or the program ends)"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    # ``total`` is enforced by the engine around the whole call (redirects and retries
+    # included), so aiohttp only gets the per-connection limits.
+    return aiohttp.ClientTimeout(
+        total=None, connect=None, sock_connect=timeout.connect, sock_read=timeout.read
+    )
+
+
+def _new_session(config: ClientConfig) -> aiohttp.ClientSession:
+    """A session for the running loop. Module-level, so it holds no reference to a client."""
+    # unsafe=True: aiohttp's default jar silently drops cookies from IP hosts (127.0.0.1).
+    jar = aiohttp.CookieJar(unsafe=True)
+    if config.cookies:
+        jar.update_cookies(config.cookies)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=config.ssl, limit=100),
+        cookie_jar=jar,
+        # trust_env would look up .netrc on every request via the loop's executor; the
+        # environment's proxies are resolved (once per host) by the engine instead.
+        trust_env=False,
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=True,
+    )
+
+
+class AsyncClient:
+    """An HTTP client for async code that closes itself when its event loop ends.
+
+    Make it anywhere, even at import time, outside any loop; use it from any loop. Each loop
+    gets its own connection pool, closed by that loop's shutdown (``asyncio.run`` does it),
+    so nothing has to be closed by hand. ``async with`` and :meth:`aclose` work too.
+
+    Example::
+
+        client = mylib.AsyncClient("https://api.example.com", timeout=10)
+
+        async def main():
+            r = await client.get("/items", params={"page": 2})
+            return r.raise_for_status().json()
+
+        asyncio.run(main())
+
+    Subclass it to write an API wrapper; :func:`mylib.make_sync` gives the blocking twin.
+
+    Args:
+        base_url: Prefix for relative URLs, joined like httpx: ``https://h/v1`` + ``/x`` ->
+            ``https://h/v1/x``.
+        headers: Sent with every request (a request's own headers win).
+        params: Query parameters added to every request (a request's own win).
+        cookies: Cookies sent with every request; the client's jar also keeps the cookies
+            servers set (also for IP hosts such as 127.0.0.1).
+        auth: ``(user, password)`` for HTTP Basic auth, sent with every request.
+        timeout: Seconds for the whole request, or a :class:`Timeout`; the default allows
+            10 s to connect and 60 s of server silence. ``None`` disables it.
+        retries: How many times to retry idempotent requests that failed to connect or got
+            429/502/503/504, or a :class:`Retry` for finer control. Default 0.
+        follow_redirects: Follow 3xx redirects (default True, like requests).
+        max_redirects: How many redirects to follow before :class:`TooManyRedirects`.
+        verify: True (verify TLS with the system's CAs), False (do not verify: anyone on the
+            network path can read and change the traffic), a CA bundle path, or an
+            ``ssl.SSLContext``.
+        cert: A client certificate: a PEM path, or ``(certfile, keyfile)``.
+        proxy: An http(s) proxy URL for every request.
+        trust_env: Use HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the environment.
+        json_dumps: Encodes ``json=`` bodies (returns str or bytes); default ``json.dumps``.
+        json_loads: Decodes ``Response.json()``; default ``json.loads``.
+
+    Raises:
+        TypeError: an option has the wrong type (the message names it).
+        ValueError: an option has an impossible value (e.g. a negative timeout).
+        InvalidURL: ``base_url`` or ``proxy`` is not an http(s) URL.
+    """
+
+    def __init__(
+        self,
+        base_url: URLTypes | None = None,
+        *,
+        headers: HeaderTypes | None = None,
+        params: QueryParamTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        retries: RetryTypes = 0,
+        follow_redirects: bool = True,
+        max_redirects: int = 10,
+        verify: VerifyTypes = True,
+        cert: CertTypes = None,
+        proxy: URLTypes | None = None,
+        trust_env: bool = True,
+        json_dumps: Callable[[Any], bytes | str] | None = None,
+        json_loads: Callable[..., Any] | None = None,
+    ) -> None:
+        self._config = make_config(
+            base_url=base_url,
+            headers=headers,
+            params=params,
+            cookies=cookies,
+            auth=auth,
+            timeout=timeout,
+            retries=retries,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+            verify=verify,
+            cert=cert,
+            proxy=proxy,
+            trust_env=trust_env,
+            json_dumps=json_dumps,
+            json_loads=json_loads,
+        )
+        self._state = ClientState.OPEN
+        self._sessions = LoopSessions(self, functools.partial(_new_session, self._config))
+        self._active: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        base = f" base_url={redact_url(self._config.base_url)!r}" if self._config.base_url else ""
+        return f"<{type(self).__name__}{base} state={self._state.value}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` was called."""
+        return self._state is ClientState.CLOSED
+
+    @property
+    def base_url(self) -> str | None:
+        """The base URL relative URLs are joined to, or None."""
+        return str(self._config.base_url) if self._config.base_url else None
+
+    def _check_open(self) -> None:
+        if self._state is not ClientState.OPEN:
+            raise ClientClosedError(_CLOSED_MESSAGE)
+
+    # -- building (no I/O; runs in the caller's thread) -------------------------------------
+
+    def build_request(
+        self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
+    ) -> Request:
+        """The :class:`Request` that ``request(method, url, **options)`` would send.
+
+        Raises:
+            TypeError: an option has the wrong type, is unknown, or conflicts with another.
+            ValueError: an option has an impossible value.
+            InvalidURL: the URL is not http(s) with a host.
+        """
+        return self._build(method, url, **options)
+
+    def _build(
+        self,
+        method: str,
+        url: URLTypes,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        json: Any = None,
+        data: Any = None,
+        content: Any = None,
+        files: Any = None,
+        auth: AuthTypes | _Unset = UNSET,
+        timeout: TimeoutTypes | _Unset = UNSET,
+        follow_redirects: bool | _Unset = UNSET,
+    ) -> Request:
+        config = self._config
+        if not isinstance(method, str) or not method:
+            raise TypeError(f"method must be a non-empty str, not {method!r}")
+        target = validate_url(join_url(config.base_url, to_url(url)))
+        auth_header = config.auth_header
+        if target.user is not None:
+            # Credentials in the URL become a header; the URL itself never carries them on.
+            auth_header = basic_auth_header((target.user, target.password or ""), "URL auth")
+            target = target.with_user(None)
+        if auth is not UNSET:
+            auth_header = basic_auth_header(auth)
+        target = self._with_params(target, params)
+        merged = config.headers.copy()
+        if headers is not None:
+            for key, value in to_headers(headers).items():
+                merged[key] = value
+        body, content_type = encode_body(
+            json=json,
+            data=data,
+            content=content,
+            files=files,
+            **({"json_dumps": config.json_dumps} if config.json_dumps else {}),
+        )
+        if content_type is not None and "Content-Type" not in merged:
+            merged["Content-Type"] = content_type
+        if auth_header is not None and "Authorization" not in merged:
+            merged["Authorization"] = auth_header
+        if cookies:
+            merged["Cookie"] = _cookie_header(cookies)
+        return Request(
+            method.upper(),
+            target,
+            headers=merged,
+            content=body,
+            timeout=config.timeout if timeout is UNSET else Timeout.coerce(timeout),
+            follow_redirects=(
+                config.follow_redirects if follow_redirects is UNSET else follow_redirects
+            ),
+        )
+
+    def _with_params(self, url: URL, params: Any) -> URL:
+        defaults = self._config.params
+        if defaults and params and isinstance(defaults, dict) and isinstance(params, dict):
+            return add_params(url, merge_mappings(defaults, params))
+        return add_params(add_params(url, defaults), params)
+
+    # -- sending (on the running loop) ------------------------------------------------------
+
+    async def send(self, request: Request) -> Response:
+        """Send a built :class:`Request`, following redirects and retrying as configured.
+
+        Raises:
+            ClientClosedError: the client was closed.
+            TimeoutError: the request's total timeout passed (the work is cancelled).
+            TransportError: no whole response (see the exception tree in ``mylib``).
+        """
+        self._check_open()
+        task = asyncio.current_task()
+        active = self._active
+        if task is not None:
+            active.add(task)
+        try:
+            total = request.timeout.total
+            if total is None:
+                return await self._follow_redirects(request)
+            scope = asyncio.timeout(total)
+            try:
+                async with scope:
+                    return await self._follow_redirects(request)
+            except builtins.TimeoutError as exc:
+                if not scope.expired():
+                    raise
+                raise TimeoutError(
+                    f"timed out after {total} s ({request.method} {redact_url(request.url)})",
+                    request=request,
+                ) from exc
+        finally:
+            if task is not None:
+                active.discard(task)
+
+    async def _follow_redirects(self, request: Request) -> Response:
+        history: list[Response] = []
+        while True:
+            response = await self._send_with_retries(request)
+            if not (request.follow_redirects and response.is_redirect):
+                response.history = history
+                return response
+            if len(history) >= self._config.max_redirects:
+                response.history = history
+                raise TooManyRedirects(
+                    f"exceeded {self._config.max_redirects} redirects "
+                    f"({request.method} {redact_url(request.url)})",
+                    request=request,
+                    response=response,
+                )
+            history.append(response)
+            request = next_request(request, response)
+
+    async def _send_with_retries(self, request: Request) -> Response:
+        retry: Retry = self._config.retry
+        if retry.total == 0 or request.method not in retry.methods:
+            return await self._send_once(request)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._send_once(request)
+            except Exception as exc:
+                if attempt > retry.total or not should_retry_error(exc):
+                    raise
+                await asyncio.sleep(retry_delay(retry, attempt, None))
+                continue
+            if attempt > retry.total or response.status_code not in retry.statuses:
+                return response
+            await asyncio.sleep(retry_delay(retry, attempt, response))
+
+    async def _send_once(self, request: Request) -> Response:
+        session = self._sessions.get()
+        config = self._config
+        url = request.url
+        proxy: URL | str | None = config.proxy
+        if proxy is None and config.trust_env:
+            proxy = environment_proxy(url.scheme, url.host or "")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with translating(request):
+            async with session.request(
+                request.method,
+                url,
+                headers=request.headers,
+                data=request.content,
+                allow_redirects=False,
+                timeout=_aiohttp_timeout(request.timeout),
+                proxy=proxy,
+            ) as raw:
+                body = await raw.read()
+        return Response(
+            status_code=raw.status,
+            reason=raw.reason or "",
+            headers=raw.headers,
+            url=str(raw.url),
+            content=body,
+            request=request,
+            elapsed=datetime.timedelta(seconds=loop.time() - started),
+            json_loads=config.json_loads or jsonlib.loads,
+        )
+
+    async def request(
+        self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
+    ) -> Response:
+        """Send an HTTP request and return its :class:`Response`, body read.
+
+        Args:
+            method: The HTTP method, e.g. ``"GET"``.
+            url: An absolute URL, or one relative to the client's ``base_url``.
+            params: Query parameters (a dict, values may be lists), merged with the client's.
+            headers: Headers for this request; they win over the client's. ``None`` values
+                remove a client header.
+            cookies: Cookies for this request only (never sent to another origin).
+            json: A value to send as JSON (``Content-Type: application/json``).
+            data: Form fields (a dict, sent urlencoded or with ``files`` as multipart), or
+                raw bytes/str.
+            content: A raw body: bytes, str, a file object or an iterable of bytes
+                (streamed).
+            files: ``{field: file}`` or ``{field: (filename, file[, content_type])}``,
+                sent as multipart/form-data.
+            auth: ``(user, password)`` for this request, or None to send none.
+            timeout: Seconds or a :class:`Timeout` for this request; None for no limit.
+            follow_redirects: Whether to follow redirects for this request.
+
+        Raises:
+            InvalidURL: the URL is not http(s) with a host (also a ValueError).
+            TypeError: an option has the wrong type, or two kinds of body were given.
+            TimeoutError: the request took too long; it was cancelled.
+            TransportError: the connection failed or broke (ConnectError, ReadError, ...).
+            TooManyRedirects: more than ``max_redirects`` redirects.
+            ClientClosedError: the client was closed.
+        """
+        return await self.send(self._build(method, url, **options))
+
+    async def get(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a GET request; options as for :meth:`request`."""
+        return await self.request("GET", url, **options)
+
+    async def options(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send an OPTIONS request; options as for :meth:`request`."""
+        return await self.request("OPTIONS", url, **options)
+
+    async def head(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a HEAD request (redirects not followed unless asked, like requests)."""
+        options.setdefault("follow_redirects", False)
+        return await self.request("HEAD", url, **options)
+
+    async def post(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a POST request; options as for :meth:`request`."""
+        return await self.request("POST", url, **options)
+
+    async def put(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a PUT request; options as for :meth:`request`."""
+        return await self.request("PUT", url, **options)
+
+    async def patch(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a PATCH request; options as for :meth:`request`."""
+        return await self.request("PATCH", url, **options)
+
+    async def delete(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a DELETE request; options as for :meth:`request`."""
+        return await self.request("DELETE", url, **options)
+
+    # -- closing ----------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Wait for this loop's requests still in flight, then close the client.
+
+        Sessions on other loops are closed on their own loops. Closing twice is harmless.
+        There is no need to call it: the client closes itself when its loop ends.
+        """
+        if self._state is ClientState.CLOSED:
+            return
+        self._state = ClientState.CLOSED
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        in_flight = [t for t in self._active if t is not me and t.get_loop() is loop]
+        if in_flight:
+            await asyncio.wait(in_flight)
+        await self._sessions.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        self._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _cookie_header(cookies: CookieTypes) -> str:
+    if not isinstance(cookies, dict):
+        raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
+    jar: SimpleCookie = SimpleCookie()
+    for name, value in cookies.items():
+        jar[name] = value
+    return "; ".join(morsel.OutputString() for morsel in jar.values())

@@ -1,0 +1,529 @@
+"""The I/O loop thread: how blocking code runs coroutines, and how it all ends quietly.
+
+The problem
+-----------
+An aiohttp session belongs to one event loop and must be closed on that loop before the loop
+goes away. Blocking code has no loop; a notebook already runs one in the main thread (so
+``asyncio.run`` fails there); and nobody can be trusted to close anything. So one daemon thread
+per process runs one event loop (the "I/O loop"), every blocking call hops onto it with
+``asyncio.run_coroutine_threadsafe``, and this module alone decides when that loop starts and
+how it ends. It knows nothing of HTTP: it runs coroutines, and at exit it runs the shutdown
+hooks that higher layers registered.
+
+Invariants
+----------
+1. **Lazy, single start.** Nothing starts at import. The first call starts the thread under a
+   lock made at import time and waits on a ``threading.Event`` (no spinning) until the loop
+   runs. The owner pid is recorded.
+2. **Checks before a coroutine exists.** ``call`` checks the state (not closed, not
+   finalizing), that the loop thread is alive (a loop whose thread died can still report
+   ``is_running()``), and that the caller is not the loop thread itself (it would wait for
+   itself forever). Only then is the coroutine created, so a refused call never leaves a
+   "coroutine was never awaited" warning behind.
+3. **Nothing kills the loop thread.** A task that raises ``KeyboardInterrupt`` or
+   ``SystemExit`` would escape ``run_forever`` and end the thread; the wrapper every call runs
+   in catches ``BaseException`` and carries it back to the caller as data.
+4. **An interrupted caller cancels its work.** Ctrl-C (or any exception) while a caller waits
+   cancels the task on the loop, waits a bounded time for its cleanup (so a connection is
+   released, not leaked), then re-raises. A second Ctrl-C gives up at once.
+5. **Timeouts are enforced on the loop**, so the work is really cancelled; the caller's own
+   wait is only a backstop for a wedged loop.
+6. **Exit.** The thread is a daemon, so ``threading._shutdown`` does not wait for it and the
+   user's non-daemon threads can still make calls until they end. The ``atexit`` handler
+   (registered when the loop first starts, so handlers the user registers later run before it
+   and can still make calls) marks the bridge closing, and the loop then: cancels in-flight
+   calls (their callers get ``closed_error``, an ``Exception``, never a ``CancelledError``),
+   runs the shutdown hooks (e.g. ``aclose()`` of wrapped objects), runs
+   ``shutdown_asyncgens`` (which closes every session, see ``_async_client``), waits for
+   stragglers, and stops. Each step is time-bounded, the join is bounded, and the loop is
+   closed only by its own thread. Afterwards every call fails fast with ``closed_error``.
+7. **Finalizers never block.** ``submit_from_finalizer`` drops the work while the interpreter
+   is finalizing, schedules it without waiting when on the loop thread, and otherwise waits
+   with a bound: a ``__del__`` that waits on a frozen daemon thread hangs the process forever.
+8. **Fork.** ``os.register_at_fork`` makes the child forget the thread and loop without
+   touching them (their sockets are shared with the parent), re-creates the lock and runs the
+   fork hooks of higher layers; the next call in the child starts a fresh loop.
+9. **No global policy changes.** The loop object is created directly.
+
+Rejected: ``asyncio.Runner`` as the thread's main. Its ``close()`` shuts the default executor
+down by starting a new thread, which fails once the interpreter is finalizing (Python 3.12+),
+exactly when we stop. The thread runs its own short structured main instead, with a resolver
+executor of daemon threads that, unlike ``ThreadPoolExecutor``, still works after
+``threading._shutdown`` (DNS lookups of non-daemon threads' requests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import enum
+import os
+import queue
+import sys
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, TypeVar, cast
+
+__all__ = ["Bridge", "BridgeState"]
+
+T = TypeVar("T")
+
+#: How long the exit sequence waits for cancelled calls to finish their cleanup.
+_CANCEL_GRACE: Final = 1.0
+#: How long each shutdown hook, and the session sweep, may take at exit.
+_HOOK_TIMEOUT: Final = 2.0
+#: How long the atexit handler waits for the loop thread to end.
+_JOIN_TIMEOUT: Final = 5.0
+#: How long an interrupted caller waits for its cancelled task to clean up.
+_INTERRUPT_GRACE: Final = 2.0
+#: How long a finalizer (``__del__``) off the loop thread waits for its cleanup.
+_FINALIZER_TIMEOUT: Final = 2.0
+#: Extra time the caller's backstop wait adds to a timeout enforced on the loop.
+_BACKSTOP_SLACK: Final = 5.0
+
+
+class BridgeState(enum.Enum):
+    """Where the bridge is in its life; shown in ``repr``."""
+
+    #: No loop yet (never used, or reset in a forked child). The next call starts one.
+    IDLE = "idle"
+    #: The loop thread is running and accepts calls.
+    RUNNING = "running"
+    #: The exit sequence is under way; new calls are refused.
+    CLOSING = "closing"
+    #: The loop has stopped for good; calls fail fast.
+    CLOSED = "closed"
+
+
+class _Outcome:
+    """A call's result or exception, carried across threads as plain data."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self.value = value
+        self.error = error
+
+
+class _Call:
+    """The handle a waiting caller keeps to cancel its task on the loop."""
+
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+
+
+class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
+    """A tiny executor of daemon threads for the loop's blocking helpers (``getaddrinfo``).
+
+    ``ThreadPoolExecutor`` refuses new work once ``threading._shutdown`` has run, which is
+    exactly when a non-daemon thread may still be making requests. These workers are started
+    on demand, at most ``max_workers``, and never joined. (A subclass only because
+    ``loop.set_default_executor`` insists on one; none of the base's machinery is used.)
+    """
+
+    def __init__(self, max_workers: int = 4, name: str = "io-worker") -> None:
+        super().__init__(max_workers=1)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._max_workers = max_workers
+        self._name = name
+        self._workers = 0
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("the I/O loop's executor has been shut down")
+            self._queue.put((future, fn, args, kwargs))
+            if self._idle == 0 and self._workers < self._max_workers:
+                self._workers += 1
+                threading.Thread(
+                    target=self._work, name=f"{self._name}-{self._workers}", daemon=True
+                ).start()
+            else:
+                self._idle -= 1 if self._idle else 0
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args, kwargs = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:
+                    future.set_exception(exc)
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            for _ in range(self._workers):
+                self._queue.put(None)
+
+
+class Bridge:
+    """One daemon thread running one event loop, and blocking calls onto it.
+
+    Example::
+
+        bridge = Bridge("mylib-io")
+        value = bridge.call(some_async_function, arg, timeout=5)
+
+    ``closed_error``, ``loop_thread_error`` and ``timeout_error`` build the exceptions the
+    bridge raises for its own reasons, so that a higher layer can make them its own types while
+    this module stays free of it. Exceptions raised by the coroutines themselves pass through
+    unchanged.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        closed_error: Callable[[str], Exception] = RuntimeError,
+        loop_thread_error: Callable[[str], Exception] = RuntimeError,
+        timeout_error: Callable[[str], Exception] = TimeoutError,
+    ) -> None:
+        self.name = name
+        self._closed_error = closed_error
+        self._loop_thread_error = loop_thread_error
+        self._timeout_error = timeout_error
+        # Made at import time: a lazily made lock can itself race (fsspec#1783).
+        self._lock = threading.Lock()
+        self._state = BridgeState.IDLE
+        self._pid = os.getpid()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_id: int | None = None
+        self._stop: asyncio.Event | None = None
+        self._calls: set[asyncio.Task[Any]] = set()
+        self._shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._fork_hooks: list[Callable[[], None]] = []
+        self._atexit_registered = False
+        # A weak method: the at-fork registry lives forever, a bridge need not.
+        self_ref = weakref.ref(self)
+
+        def after_fork_in_child() -> None:
+            bridge = self_ref()
+            if bridge is not None:
+                bridge._after_fork_in_child()
+
+        os.register_at_fork(after_in_child=after_fork_in_child)
+
+    def __repr__(self) -> str:
+        return f"<Bridge {self.name!r} state={self._state.value} pid={self._pid}>"
+
+    @property
+    def state(self) -> BridgeState:
+        """The current :class:`BridgeState`."""
+        return self._state
+
+    # -- registration by higher layers ----------------------------------------------------
+
+    def add_shutdown_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``await hook()`` on the loop at exit, after in-flight calls are cancelled and
+        before async generators (and with them the sessions) are finalized. Hooks run in
+        reverse order of registration, each with a time bound."""
+        self._shutdown_hooks.append(hook)
+
+    def add_fork_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` in a forked child after the bridge has forgotten its loop."""
+        self._fork_hooks.append(hook)
+
+    # -- the calls --------------------------------------------------------------------------
+
+    def in_loop_thread(self) -> bool:
+        """True when the caller is the I/O loop's own thread."""
+        return threading.get_ident() == self._thread_id
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running I/O loop, started if needed (same checks as :meth:`call`)."""
+        return self._ready_loop()
+
+    def call(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, T]],
+        /,
+        *args: Any,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """Run ``fn(*args, **kwargs)`` on the I/O loop and return its result.
+
+        Raises:
+            closed_error: the interpreter is exiting and the loop has shut down.
+            loop_thread_error: called from the loop thread, where waiting would deadlock.
+            timeout_error: ``timeout`` seconds passed; the work was cancelled on the loop.
+            Anything the coroutine raises, unchanged.
+        """
+        loop = self._ready_loop()
+        handle = _Call()
+        coro = self._run_call(handle, fn(*args, **kwargs), timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            outcome = self._wait(future, None if timeout is None else timeout + _BACKSTOP_SLACK)
+        except BaseException:
+            self._cancel(loop, handle, future)
+            raise
+        if outcome.error is not None:
+            try:
+                raise outcome.error
+            finally:
+                del outcome
+        return cast(T, outcome.value)
+
+    def submit_from_finalizer(self, fn: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run cleanup from a finalizer (``__del__``, ``weakref.finalize``) without hanging.
+
+        Dropped while the interpreter finalizes or when the loop is not running; scheduled
+        without waiting on the loop thread (a strong reference keeps the task alive); awaited
+        with a bound from any other thread. Errors are swallowed: a finalizer cannot raise.
+        """
+        if sys.is_finalizing() or self._state is not BridgeState.RUNNING:
+            return
+        loop = self._loop
+        if loop is None or os.getpid() != self._pid:
+            return
+        if self.in_loop_thread():
+            task = loop.create_task(fn())
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+            return
+        with contextlib.suppress(BaseException):
+            asyncio.run_coroutine_threadsafe(fn(), loop).result(_FINALIZER_TIMEOUT)
+
+    async def _run_call(
+        self, handle: _Call, coro: Coroutine[Any, Any, Any], timeout: float | None
+    ) -> _Outcome:
+        task = asyncio.current_task()
+        handle.task = task
+        calls = self._calls
+        calls.add(task)  # type: ignore[arg-type]
+        try:
+            if timeout is None:
+                return _Outcome(await coro)
+            scope = asyncio.timeout(timeout)
+            try:
+                async with scope:
+                    return _Outcome(await coro)
+            except TimeoutError as exc:
+                if not scope.expired():
+                    raise  # the coroutine's own TimeoutError, not our deadline
+                error = self._timeout_error(f"timed out after {timeout} s")
+                error.__cause__ = exc
+                return _Outcome(error=error)
+        except asyncio.CancelledError:
+            if self._state is BridgeState.RUNNING:
+                raise
+            # Cancelled by the exit sequence: the caller (often a daemon thread) must see an
+            # Exception its ``except Exception`` catches, not a BaseException.
+            return _Outcome(error=self._closed_error(self._closing_message()))
+        except BaseException as exc:
+            # KeyboardInterrupt/SystemExit escaping a task would end run_forever and with it
+            # the loop thread; carry everything back to the caller as data instead.
+            return _Outcome(error=exc)
+        finally:
+            calls.discard(task)
+
+    @staticmethod
+    def _wait(future: concurrent.futures.Future[_Outcome], timeout: float | None) -> _Outcome:
+        if sys.platform != "win32":
+            return future.result(timeout)
+        # On Windows a blocking Future.result() does not wake up for Ctrl-C (anyio#532).
+        deadline = None if timeout is None else timeout
+        while True:
+            try:
+                return future.result(0.1)
+            except concurrent.futures.TimeoutError:
+                if deadline is not None:
+                    deadline -= 0.1
+                    if deadline <= 0:
+                        raise
+
+    def _cancel(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handle: _Call,
+        future: concurrent.futures.Future[_Outcome],
+    ) -> None:
+        """Cancel an interrupted caller's task and wait, bounded, for its cleanup."""
+        cleaned: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def cancel_on_loop() -> None:
+            task = handle.task
+            if task is None or task.done():
+                # Not started yet: cancelling the outer future keeps it from ever running.
+                future.cancel()
+                cleaned.set_result(None)
+                return
+            task.add_done_callback(lambda _: cleaned.set_result(None))
+            task.cancel()
+
+        try:
+            loop.call_soon_threadsafe(cancel_on_loop)
+            cleaned.result(_INTERRUPT_GRACE)
+        except BaseException:
+            future.cancel()
+
+    # -- starting -------------------------------------------------------------------------
+
+    def _ready_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if (
+            loop is not None
+            and self._state is BridgeState.RUNNING
+            and self._thread is not None
+            and self._thread.is_alive()
+        ):
+            if threading.get_ident() == self._thread_id:
+                raise self._loop_thread_error(
+                    "a blocking mylib call was made on mylib's own I/O loop thread, where "
+                    "waiting for the result would deadlock; inside a coroutine, await the "
+                    "async API (e.g. AsyncClient, or the original async method) instead"
+                )
+            return loop
+        return self._start()
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._state in (BridgeState.CLOSING, BridgeState.CLOSED) or sys.is_finalizing():
+                raise self._closed_error(self._closing_message())
+            if self._state is BridgeState.RUNNING:
+                thread = self._thread
+                if thread is not None and thread.is_alive() and self._loop is not None:
+                    return self._loop
+                self._state = BridgeState.CLOSED
+                raise self._closed_error("mylib's I/O loop thread has died; no calls can run")
+            ready = threading.Event()
+            loop = asyncio.SelectorEventLoop()
+            thread = threading.Thread(
+                target=self._thread_main, args=(loop, ready), name=self.name, daemon=True
+            )
+            thread.start()
+            ready.wait()
+            if not thread.is_alive():
+                raise self._closed_error("mylib's I/O loop thread failed to start")
+            self._loop, self._thread = loop, thread
+            self._thread_id = thread.ident
+            self._pid = os.getpid()
+            self._state = BridgeState.RUNNING
+            if not self._atexit_registered:
+                atexit.register(self._atexit)
+                self._atexit_registered = True
+            return loop
+
+    def _closing_message(self) -> str:
+        return (
+            "mylib's I/O loop has shut down because the interpreter is exiting; "
+            "no more requests can be made"
+        )
+
+    # -- the loop thread ------------------------------------------------------------------
+
+    def _thread_main(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        executor = _DaemonExecutor(name=f"{self.name}-worker")
+        try:
+            loop.set_default_executor(executor)
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self._main(ready))
+        finally:
+            ready.set()  # never leave the starter waiting, even if the loop failed to start
+            try:
+                self._cancel_leftovers(loop)
+                executor.shutdown(wait=False)
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+
+    async def _main(self, ready: threading.Event) -> None:
+        self._stop = asyncio.Event()
+        ready.set()
+        await self._stop.wait()
+        await self._shutdown_sequence()
+
+    async def _shutdown_sequence(self) -> None:
+        loop = asyncio.get_running_loop()
+        calls = [task for task in self._calls if not task.done()]
+        for task in calls:
+            task.cancel()
+        if calls:
+            await asyncio.wait(calls, timeout=_CANCEL_GRACE)
+        for hook in reversed(self._shutdown_hooks):
+            try:
+                async with asyncio.timeout(_HOOK_TIMEOUT):
+                    await hook()
+            except Exception:
+                continue
+        try:
+            async with asyncio.timeout(_HOOK_TIMEOUT):
+                # Closes every async generator, among them the keepers that close sessions.
+                await loop.shutdown_asyncgens()
+        except TimeoutError:
+            pass
+        me = asyncio.current_task()
+        stragglers = [t for t in asyncio.all_tasks() if t is not me]
+        if stragglers:
+            # E.g. session closes scheduled by finalizers of clients collected just before.
+            await asyncio.wait(stragglers, timeout=_CANCEL_GRACE)
+
+    @staticmethod
+    def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+        tasks = asyncio.all_tasks(loop)
+        if not tasks:
+            return
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.wait(tasks, timeout=_CANCEL_GRACE))
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved, so no "exception was never retrieved" noise
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def _atexit(self) -> None:
+        """The exit sequence; runs once, from ``atexit``, in the main thread."""
+        with self._lock:
+            if self._state is not BridgeState.RUNNING or os.getpid() != self._pid:
+                return
+            self._state = BridgeState.CLOSING
+            loop, thread, stop = self._loop, self._thread, self._stop
+        if loop is not None and thread is not None and stop is not None and thread.is_alive():
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:  # the loop is already closed
+                pass
+            else:
+                thread.join(_JOIN_TIMEOUT)
+        self._state = BridgeState.CLOSED
+
+    def close(self) -> None:
+        """Run the exit sequence now (tests and embedding applications); idempotent."""
+        self._atexit()
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's thread does not exist here and its loop's sockets are shared with the
+        # parent: forget them without closing anything, or we would write to its streams.
+        self._lock = threading.Lock()
+        self._loop = None
+        self._thread = None
+        self._thread_id = None
+        self._stop = None
+        self._calls = set()
+        self._pid = os.getpid()
+        if self._state is BridgeState.RUNNING:
+            self._state = BridgeState.IDLE
+        for hook in self._fork_hooks:
+            hook()

@@ -1,0 +1,191 @@
+"""Client: the blocking facade. Each method is one call of the engine over the I/O loop.
+
+The engine (:class:`~mylib.AsyncClient`) lives on mylib's I/O loop thread; requests are built
+in the caller's thread (no I/O) and sent on the loop. Many threads may share one Client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Unpack
+
+from ._async_client import AsyncClient
+from ._bridge import BridgeState
+from ._errors import ClientClosedError
+from ._loop import BRIDGE
+from ._models import DEFAULT_TIMEOUT, Request, Response
+from ._types import (
+    AuthTypes,
+    CertTypes,
+    CookieTypes,
+    HeaderTypes,
+    QueryParamTypes,
+    RequestOptions,
+    RetryTypes,
+    TimeoutTypes,
+    URLTypes,
+    VerifyTypes,
+)
+
+__all__ = ["Client"]
+
+
+class Client:
+    """A blocking HTTP client, as easy as requests, with aiohttp underneath.
+
+    There is nothing to close: its connections live on mylib's I/O thread and are closed
+    quietly when the program ends, however it ends. ``with Client() as c:`` and
+    :meth:`close` are there when you want them. One Client may be shared by many threads.
+
+    Example::
+
+        client = mylib.Client("https://api.example.com", timeout=10, retries=2)
+        item = client.get("/items/1").raise_for_status().json()
+        client.post("/items", json={"name": "new"})
+
+    The options are those of :class:`AsyncClient`; per-request options are documented on
+    :meth:`request`.
+
+    Raises:
+        TypeError: an option has the wrong type (the message names it).
+        ValueError: an option has an impossible value.
+        InvalidURL: ``base_url`` or ``proxy`` is not an http(s) URL.
+    """
+
+    def __init__(
+        self,
+        base_url: URLTypes | None = None,
+        *,
+        headers: HeaderTypes | None = None,
+        params: QueryParamTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        retries: RetryTypes = 0,
+        follow_redirects: bool = True,
+        max_redirects: int = 10,
+        verify: VerifyTypes = True,
+        cert: CertTypes = None,
+        proxy: URLTypes | None = None,
+        trust_env: bool = True,
+        json_dumps: Callable[[Any], bytes | str] | None = None,
+        json_loads: Callable[..., Any] | None = None,
+    ) -> None:
+        #: The engine; it runs on mylib's I/O loop.
+        self._engine = AsyncClient(
+            base_url,
+            headers=headers,
+            params=params,
+            cookies=cookies,
+            auth=auth,
+            timeout=timeout,
+            retries=retries,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+            verify=verify,
+            cert=cert,
+            proxy=proxy,
+            trust_env=trust_env,
+            json_dumps=json_dumps,
+            json_loads=json_loads,
+        )
+
+    def __repr__(self) -> str:
+        return repr(self._engine).replace(type(self._engine).__name__, "mylib.Client", 1)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._engine.closed
+
+    @property
+    def base_url(self) -> str | None:
+        """The base URL relative URLs are joined to, or None."""
+        return self._engine.base_url
+
+    def build_request(
+        self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
+    ) -> Request:
+        """The :class:`Request` that :meth:`request` would send (no I/O)."""
+        return self._engine.build_request(method, url, **options)
+
+    def send(self, request: Request) -> Response:
+        """Send a :class:`Request` made by :meth:`build_request`."""
+        self._engine._check_open()
+        return BRIDGE.call(self._engine.send, request)
+
+    def request(self, method: str, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send an HTTP request and return its :class:`Response`, body read.
+
+        The options (params, headers, cookies, json, data, content, files, auth, timeout,
+        follow_redirects) are documented on :meth:`AsyncClient.request`.
+
+        Example: ``client.request("GET", "/items", params={"page": 2})``
+
+        Raises:
+            InvalidURL: the URL is not http(s) with a host (also a ValueError).
+            TypeError: an option has the wrong type, or two kinds of body were given.
+            TimeoutError: the request took too long; it was cancelled.
+            TransportError: the connection failed or broke (ConnectError, ReadError, ...).
+            ClientClosedError: the client was closed, or the interpreter is exiting.
+            LoopThreadError: called from a coroutine running on mylib's I/O loop.
+            KeyboardInterrupt: Ctrl-C; the request was cancelled and the client stays usable.
+        """
+        return self.send(self._engine.build_request(method, url, **options))
+
+    def get(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a GET request; options as for :meth:`request`."""
+        return self.request("GET", url, **options)
+
+    def options(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send an OPTIONS request; options as for :meth:`request`."""
+        return self.request("OPTIONS", url, **options)
+
+    def head(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a HEAD request (redirects not followed unless asked, like requests)."""
+        options.setdefault("follow_redirects", False)
+        return self.request("HEAD", url, **options)
+
+    def post(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a POST request; options as for :meth:`request`."""
+        return self.request("POST", url, **options)
+
+    def put(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a PUT request; options as for :meth:`request`."""
+        return self.request("PUT", url, **options)
+
+    def patch(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a PATCH request; options as for :meth:`request`."""
+        return self.request("PATCH", url, **options)
+
+    def delete(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
+        """Send a DELETE request; options as for :meth:`request`."""
+        return self.request("DELETE", url, **options)
+
+    def close(self) -> None:
+        """Wait for requests in flight, then close the connections. Idempotent, and never
+        needed: mylib closes every client when the program ends."""
+        engine = self._engine
+        if engine.closed:
+            return
+        if not engine._sessions.has_session() or BRIDGE.state is not BridgeState.RUNNING:
+            # Never used (no loop to bother), or the exit sequence already swept it.
+            engine._state = type(engine._state).CLOSED
+            return
+        try:
+            BRIDGE.call(engine.aclose)
+        except ClientClosedError:
+            engine._state = type(engine._state).CLOSED
+
+    def __enter__(self) -> Client:
+        self._engine._check_open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

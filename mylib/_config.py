@@ -1,0 +1,217 @@
+"""Client options, validated and normalized once when a client is made.
+
+A wrong type raises TypeError naming the option; an impossible value raises ValueError. The
+normalized :class:`ClientConfig` is immutable, so the blocking facade's caller threads and the
+I/O loop can read it without locks.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import ssl
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from multidict import CIMultiDict
+from yarl import URL
+
+from ._errors import InvalidURL
+from ._models import DEFAULT_TIMEOUT, Retry, Timeout
+from ._urls import to_url, validate_url
+
+__all__ = ["ClientConfig", "basic_auth_header", "make_config"]
+
+USER_AGENT = "mylib/0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """A client's options after validation (see ``Client.__init__`` for their meaning)."""
+
+    base_url: URL | None
+    headers: CIMultiDict[str]
+    params: Any
+    cookies: Mapping[str, str]
+    auth_header: str | None
+    timeout: Timeout
+    retry: Retry
+    follow_redirects: bool
+    max_redirects: int
+    ssl: ssl.SSLContext | bool
+    proxy: URL | None
+    trust_env: bool
+    json_dumps: Callable[[Any], bytes | str] | None
+    json_loads: Callable[..., Any] | None
+
+
+def basic_auth_header(auth: object, name: str = "auth") -> str | None:
+    """The ``Authorization`` value for ``(user, password)``; built here, not by aiohttp's
+    deprecated BasicAuth."""
+    if auth is None:
+        return None
+    if (
+        not isinstance(auth, tuple)
+        or len(auth) != 2
+        or not all(isinstance(part, str) for part in auth)
+    ):
+        raise TypeError(f"{name} must be a (username, password) tuple of str")
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def to_headers(value: object, name: str = "headers") -> CIMultiDict[str]:
+    """Headers from a mapping or a sequence of pairs, checked to be str -> str."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    if value is None:
+        return headers
+    if isinstance(value, Mapping):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        raise TypeError(f"{name} must be a dict of str -> str, not {type(value).__name__}")
+    for key, item in items:
+        if not isinstance(key, str) or not isinstance(item, (str, type(None))):
+            raise TypeError(f"{name} must map str -> str; {key!r}: {item!r} is not")
+        if item is not None:
+            headers.add(key, item)
+    return headers
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+@functools.lru_cache(maxsize=32)
+def _context_from_files(cafile: str | None, cert: tuple[str, str | None] | None) -> ssl.SSLContext:
+    # Cached: building a context costs ~20 ms; one per configuration, shared by all clients.
+    context = ssl.create_default_context(cafile=cafile)
+    if cert is not None:
+        context.load_cert_chain(cert[0], cert[1])
+    return context
+
+
+def make_ssl(verify: object, cert: object) -> ssl.SSLContext | bool:
+    """What aiohttp's ``ssl=`` gets: True (default verification), False, or a context.
+
+    Raises:
+        TypeError: ``verify`` or ``cert`` has the wrong type.
+        ValueError: the CA bundle does not exist, or a client cert comes with a context.
+    """
+    cert_pair: tuple[str, str | None] | None
+    if cert is None:
+        cert_pair = None
+    elif isinstance(cert, (str, os.PathLike)):
+        cert_pair = (os.fspath(cert), None)
+    elif isinstance(cert, tuple) and len(cert) == 2:
+        cert_pair = (os.fspath(cert[0]), os.fspath(cert[1]))
+    else:
+        raise TypeError("cert must be a path, or a (certfile, keyfile) tuple of paths")
+    if isinstance(verify, ssl.SSLContext):
+        if cert_pair is not None:
+            raise ValueError("cert= cannot be combined with an SSLContext in verify=; "
+                             "load the certificate into the context instead")
+        return verify
+    if isinstance(verify, bool):
+        if not verify:
+            if cert_pair is not None:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                context.load_cert_chain(*cert_pair)
+                return context
+            return False
+        return True if cert_pair is None else _context_from_files(None, cert_pair)
+    if isinstance(verify, (str, os.PathLike)):
+        path = os.fspath(verify)
+        if not os.path.exists(path):
+            raise ValueError(f"verify= names a CA bundle that does not exist: {path!r}")
+        return _context_from_files(path, cert_pair)
+    raise TypeError(
+        "verify must be True, False, a path to a CA bundle or an ssl.SSLContext, "
+        f"not {type(verify).__name__}"
+    )
+
+
+def make_config(
+    *,
+    base_url: object,
+    headers: object,
+    params: object,
+    cookies: object,
+    auth: object,
+    timeout: object,
+    retries: object,
+    follow_redirects: object,
+    max_redirects: object,
+    verify: object,
+    cert: object,
+    proxy: object,
+    trust_env: object,
+    json_dumps: object = None,
+    json_loads: object = None,
+) -> ClientConfig:
+    """Validate and normalize the options of ``Client``/``AsyncClient``."""
+    base = None
+    if base_url is not None:
+        base = validate_url(to_url(base_url, "base_url"))
+    if isinstance(max_redirects, bool) or not isinstance(max_redirects, int):
+        raise TypeError(f"max_redirects must be an int, not {type(max_redirects).__name__}")
+    if max_redirects < 0:
+        raise ValueError(f"max_redirects must be 0 or more, not {max_redirects}")
+    if cookies is not None and not isinstance(cookies, Mapping):
+        raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
+    if params is not None and not isinstance(params, (Mapping, list, tuple, str)):
+        raise TypeError(f"params must be a dict or a list of pairs, not {type(params).__name__}")
+    proxy_url = None
+    if proxy is not None:
+        proxy_url = to_url(proxy, "proxy")
+        if proxy_url.scheme not in ("http", "https") or not proxy_url.host:
+            raise InvalidURL(f"proxy must be an http(s) URL with a host, not {proxy!r}")
+    for name, fn in (("json_dumps", json_dumps), ("json_loads", json_loads)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be callable")
+    default_headers = CIMultiDict({"User-Agent": USER_AGENT, "Accept": "*/*"})
+    default_headers.update(to_headers(headers))
+    return ClientConfig(
+        base_url=base,
+        headers=default_headers,
+        params=params,
+        cookies=dict(cookies or {}),
+        auth_header=basic_auth_header(auth),
+        timeout=Timeout.coerce(timeout),
+        retry=Retry.coerce(retries),
+        follow_redirects=_check_bool("follow_redirects", follow_redirects),
+        max_redirects=max_redirects,
+        ssl=make_ssl(verify, cert),
+        proxy=proxy_url,
+        trust_env=_check_bool("trust_env", trust_env),
+        json_dumps=json_dumps,  # type: ignore[arg-type]
+        json_loads=json_loads,  # type: ignore[arg-type]
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _environment_proxies() -> dict[str, str]:
+    return urllib.request.getproxies_environment()
+
+
+@functools.lru_cache(maxsize=256)
+def environment_proxy(scheme: str, host: str) -> str | None:
+    """The proxy the environment (HTTP(S)_PROXY, NO_PROXY) asks for, looked up once per host."""
+    proxies = _environment_proxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if proxy is None or urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
+        host, proxies
+    ):
+        return None
+    return proxy
+
+
+DEFAULTS: dict[str, Any] = {"timeout": DEFAULT_TIMEOUT}

@@ -1,0 +1,80 @@
+"""Redirect policy: the next request after a 3xx, decided by small named rules."""
+
+from __future__ import annotations
+
+from multidict import CIMultiDict
+from yarl import URL
+
+from ._errors import InvalidURL, TransportError, redact_url
+from ._models import Request, Response
+from ._urls import should_strip_auth, to_url, validate_url
+
+__all__ = ["next_request"]
+
+#: Sent only to the origin they were meant for.
+_CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
+#: Describe a body that is not sent again once the method becomes GET.
+_BODY_HEADERS = ("Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding")
+
+
+def redirect_method(method: str, status: int) -> str:
+    """The method after a redirect, as browsers and requests do it.
+
+    303 turns anything but HEAD into GET; 301 and 302 turn POST into GET; 307 and 308 keep it.
+    """
+    if status == 303 and method != "HEAD":
+        return "GET"
+    if status in (301, 302) and method == "POST":
+        return "GET"
+    return method
+
+
+def redirect_url(request: Request, response: Response) -> URL:
+    """The absolute target of the Location header, checked to be http(s).
+
+    Raises:
+        InvalidURL: the Location is malformed or not http(s).
+    """
+    location = response.headers["Location"]
+    try:
+        target = URL(response.url).join(to_url(location, "Location"))
+    except ValueError as exc:
+        raise InvalidURL(f"redirect to an invalid URL: {location!r}", request=request) from exc
+    if not target.fragment and request.url.fragment:
+        target = target.with_fragment(request.url.fragment)
+    return validate_url(target)
+
+
+def next_request(request: Request, response: Response) -> Request:
+    """The request to send after ``response``, a redirect answering ``request``.
+
+    Raises:
+        InvalidURL: the redirect target is not an http(s) URL.
+        TransportError: a 307/308 asks to resend a body that was streamed and is gone.
+    """
+    url = redirect_url(request, response)
+    method = redirect_method(request.method, response.status_code)
+    headers = CIMultiDict(request.headers)
+    content = request.content
+    if method != request.method and method in ("GET", "HEAD"):
+        content = None
+        for name in _BODY_HEADERS:
+            headers.popall(name, None)
+    elif content is not None and not isinstance(content, bytes):
+        raise TransportError(
+            f"{response.status_code} redirect to {redact_url(url)} asks to resend the body, "
+            "but it was streamed and cannot be replayed; send bytes to allow it",
+            request=request,
+        )
+    if should_strip_auth(request.url, url):
+        for name in _CREDENTIAL_HEADERS:
+            headers.popall(name, None)
+    headers.popall("Host", None)
+    return Request(
+        method,
+        url,
+        headers=headers,
+        content=content,
+        timeout=request.timeout,
+        follow_redirects=request.follow_redirects,
+    )

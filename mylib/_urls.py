@@ -1,0 +1,116 @@
+"""URL policy: joining to ``base_url``, validation, and what may cross to another origin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from yarl import URL
+
+from ._errors import InvalidURL, redact_url
+
+__all__ = ["add_params", "join_url", "origin", "should_strip_auth", "validate_url"]
+
+_SCHEMES = frozenset({"http", "https"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def to_url(value: object, name: str = "url") -> URL:
+    """A ``yarl.URL`` from a str or URL.
+
+    Raises:
+        TypeError: ``value`` is neither.
+        InvalidURL: it cannot be parsed.
+    """
+    if isinstance(value, URL):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or yarl.URL, not {type(value).__name__}")
+    try:
+        return URL(value.strip())
+    except (ValueError, TypeError) as exc:
+        raise InvalidURL(f"invalid URL {redact_url(value)!r}: {exc}") from exc
+
+
+def join_url(base: URL | None, url: URL) -> URL:
+    """Join like httpx: ``https://h/v1`` + ``/x`` -> ``https://h/v1/x``.
+
+    An absolute ``url`` is used as it is. A relative one is appended to the base's path (which
+    is treated as a directory), whether or not it starts with ``/``; its query is kept.
+    """
+    if url.is_absolute() or base is None:
+        return url
+    path = base.raw_path if base.raw_path.endswith("/") else base.raw_path + "/"
+    joined = base.with_path(path + url.raw_path.lstrip("/"), encoded=True)
+    if url.raw_query_string:
+        joined = joined.with_query(url.raw_query_string)
+    return joined.with_fragment(None)
+
+
+def validate_url(url: URL) -> URL:
+    """The URL, checked to be http(s) with a host.
+
+    Raises:
+        InvalidURL: anything else, named without its credentials.
+    """
+    if not url.is_absolute() or not url.scheme:
+        raise InvalidURL(
+            f"invalid URL {redact_url(url)!r}: it has no scheme and host (e.g. "
+            "'https://example.com/path'); relative URLs need the client's base_url"
+        )
+    if url.scheme not in _SCHEMES:
+        raise InvalidURL(
+            f"invalid URL {redact_url(url)!r}: unsupported scheme {url.scheme!r} "
+            "(only http and https are supported)"
+        )
+    if not url.host:
+        raise InvalidURL(f"invalid URL {redact_url(url)!r}: it has no host")
+    return url
+
+
+def add_params(url: URL, params: Any) -> URL:
+    """Append query parameters (a mapping, a sequence of pairs, or a str) to ``url``."""
+    if not params:
+        return url
+    if isinstance(params, str):
+        extra = params.lstrip("?")
+        return url.with_query(f"{url.raw_query_string}&{extra}" if url.raw_query_string else extra)
+    pairs: list[tuple[str, str]] = []
+    items = params.items() if isinstance(params, Mapping) else params
+    for key, value in items:
+        if value is None:
+            continue
+        values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+        pairs.extend((str(key), _query_value(v)) for v in values if v is not None)
+    return url.extend_query(pairs) if pairs else url
+
+
+def _query_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def origin(url: URL) -> tuple[str, str, int]:
+    """(scheme, host, port), the port filled in from the scheme's default."""
+    scheme = url.scheme
+    port = url.port if url.port is not None else _DEFAULT_PORTS.get(scheme, 0)
+    return scheme, (url.host or "").lower(), port
+
+
+def should_strip_auth(old: URL, new: URL) -> bool:
+    """True when credentials must not follow a redirect from ``old`` to ``new``.
+
+    They stay only on the same origin, with one exception requests also makes: http -> https
+    on the default ports of the same host is an upgrade, not a new origin.
+    """
+    old_origin, new_origin = origin(old), origin(new)
+    if old_origin == new_origin:
+        return False
+    return not (
+        old_origin[0] == "http"
+        and new_origin[0] == "https"
+        and old_origin[1] == new_origin[1]
+        and old_origin[2] == 80
+        and new_origin[2] == 443
+    )
