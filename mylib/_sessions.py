@@ -30,12 +30,12 @@ import contextlib
 import ctypes
 import itertools
 import weakref
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
-__all__ = ["LoopSessions", "forget_all_after_fork"]
+__all__ = ["LoopSessions", "add_before_close_hook", "forget_all_after_fork"]
 
 _Loop = asyncio.AbstractEventLoop
 
@@ -43,6 +43,14 @@ _Loop = asyncio.AbstractEventLoop
 _KEEPERS: dict[int, dict[_Loop, AsyncGenerator[None, None]]] = {}
 _TOKENS = itertools.count()
 _ALL: weakref.WeakSet[LoopSessions] = weakref.WeakSet()
+#: Run on a session's loop just before it closes (e.g. to close streams still open on it,
+#: which must go before their session or ``-X dev`` reports "Unclosed response").
+_BEFORE_CLOSE: list[Callable[[aiohttp.ClientSession], Awaitable[None]]] = []
+
+
+def add_before_close_hook(hook: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
+    """Have ``await hook(session)`` run on the session's loop right before it is closed."""
+    _BEFORE_CLOSE.append(hook)
 
 
 async def _keeper(
@@ -56,6 +64,9 @@ async def _keeper(
         entry = _KEEPERS.get(token)
         if entry is not None:
             entry.pop(loop, None)
+        for hook in _BEFORE_CLOSE:
+            with contextlib.suppress(Exception):
+                await hook(session)
         with contextlib.suppress(Exception):
             await session.close()
 
