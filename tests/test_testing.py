@@ -1,0 +1,119 @@
+"""mylib.testing.Mocker: the requests_mock surface, for mylib's clients on any thread or loop."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+import mylib
+from mylib.testing import ANY, Mocker, NoMockAddress
+
+API = "https://api.example.test"
+
+
+def test_mocked_get_answers_blocking_client_without_network() -> None:
+    with Mocker() as m:
+        matcher = m.get(f"{API}/users/1", json={"id": 1, "name": "Ada"})
+        r = mylib.Client(API).get("/users/1")
+    assert r.status_code == 200 and r.reason == "OK"
+    assert r.json() == {"id": 1, "name": "Ada"}
+    assert r.headers["content-type"] == "application/json"
+    assert matcher.called and matcher.call_count == 1
+    assert m.last_request is not None and m.last_request.method == "GET"
+
+
+def test_mocked_post_records_json_body_and_headers() -> None:
+    with Mocker() as m:
+        m.post(f"{API}/users", status_code=201, json={"id": 2})
+        r = mylib.post(f"{API}/users", json={"name": "Grace"}, headers={"X-Trace": "t1"})
+    assert r.status_code == 201
+    last = m.last_request
+    assert last is not None
+    assert last.json() == {"name": "Grace"}
+    assert last.headers["x-trace"] == "t1"
+
+
+def test_mocked_async_client_on_callers_loop() -> None:
+    client = mylib.AsyncClient(API)
+
+    async def main() -> int:
+        return (await client.get("/ping")).status_code
+
+    with Mocker() as m:
+        m.get(f"{API}/ping", status_code=204)
+        assert asyncio.run(main()) == 204
+
+
+def test_unmatched_request_raises_no_mock_address_not_network() -> None:
+    with Mocker() as m:
+        m.get(f"{API}/a", text="a")
+        with pytest.raises(NoMockAddress) as info:
+            mylib.get(f"{API}/b")
+    assert isinstance(info.value, mylib.ConnectError)
+    assert "/b" in str(info.value)
+
+
+def test_successive_responses_then_last_repeats() -> None:
+    with Mocker() as m:
+        m.get(f"{API}/seq", [{"status_code": 503}, {"text": "ok"}])
+        codes = [mylib.get(f"{API}/seq").status_code for _ in range(3)]
+    assert codes == [503, 200, 200]
+
+
+def test_retries_run_above_the_mock() -> None:
+    with Mocker() as m:
+        matcher = m.get(f"{API}/flaky", [{"status_code": 503}, {"status_code": 503}, {"json": 1}])
+        client = mylib.Client(retries=mylib.Retry(3, backoff_factor=0))
+        r = client.get(f"{API}/flaky")
+    assert r.json() == 1 and matcher.call_count == 3
+
+
+def test_redirects_run_above_the_mock() -> None:
+    with Mocker() as m:
+        m.get(f"{API}/old", status_code=301, headers={"Location": "/new"})
+        m.get(f"{API}/new", text="moved")
+        r = mylib.get(f"{API}/old")
+    assert r.text == "moved"
+    assert [h.status_code for h in r.history] == [301]
+
+
+def test_exc_is_raised_as_mylib_error() -> None:
+    with Mocker() as m:
+        m.get(f"{API}/slow", exc=mylib.ConnectTimeout)
+        with pytest.raises(mylib.TimeoutError):
+            mylib.get(f"{API}/slow")
+        m.get(f"{API}/refused", exc=ConnectionRefusedError("nope"))
+        with pytest.raises(mylib.ConnectError):
+            mylib.get(f"{API}/refused")
+
+
+def test_query_subset_regex_any_and_latest_registration_wins() -> None:
+    with Mocker() as m:
+        m.get(f"{API}/search?q=x", text="x")
+        m.get(re.compile(r"/items/\d+$"), text="item")
+        m.register_uri(ANY, f"{API}/any", text="any")
+        assert mylib.get(f"{API}/search", params={"q": "x", "page": 2}).text == "x"
+        assert mylib.get(f"{API}/items/42").text == "item"
+        assert mylib.delete(f"{API}/any").text == "any"
+        m.get(f"{API}/search?q=x", text="newer")
+        assert mylib.get(f"{API}/search?q=x").text == "newer"
+        assert m.request_history[0].qs == {"q": ["x"], "page": ["2"]}
+
+
+def test_decorator_passes_mocker_and_network_is_restored_after() -> None:
+    @Mocker()
+    def body(m: Mocker) -> str:
+        m.get(f"{API}/x", text="decorated")
+        return mylib.get(f"{API}/x").text
+
+    assert body() == "decorated"
+    from mylib._async_client import AsyncClient
+
+    assert AsyncClient._send_once.__qualname__ == "AsyncClient._send_once"
+
+
+def test_two_active_mockers_refused() -> None:
+    with Mocker(), pytest.raises(RuntimeError, match="already active"), Mocker():
+        pass
