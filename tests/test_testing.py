@@ -117,3 +117,14 @@ def test_decorator_passes_mocker_and_network_is_restored_after() -> None:
 def test_two_active_mockers_refused() -> None:
     with Mocker(), pytest.raises(RuntimeError, match="already active"), Mocker():
         pass
+
+
+def test_aioresponses_intercepts_sessions_on_mylibs_io_thread() -> None:
+    # Users with aioresponses-based suites keep them: it patches ClientSession at class level,
+    # which also reaches the sessions living on mylib's I/O loop thread.
+    from aioresponses import aioresponses
+
+    with aioresponses() as m:
+        m.get(f"{API}/legacy", payload={"from": "aioresponses"})
+        r = mylib.Client().get(f"{API}/legacy")
+    assert r.json() == {"from": "aioresponses"}
