@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import re
 import ssl
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -207,6 +208,10 @@ UNTRANSLATED: frozenset[type[BaseException]] = frozenset(
 )
 
 
+#: The ``user:password@`` part of any URL quoted in an engine message.
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
+
+
 def translate(exc: BaseException, request: Request | None) -> Error | None:
     """The mylib exception for an engine exception, or None if it is not an I/O error."""
     if isinstance(exc, Error):
@@ -214,7 +219,8 @@ def translate(exc: BaseException, request: Request | None) -> Error | None:
     for engine_type, our_type in _TABLE:
         if isinstance(exc, engine_type):
             where = redact_url(request.url) if request is not None else "the server"
-            detail = str(exc) or type(exc).__name__
+            # aiohttp quotes URLs in its messages (a proxy's, credentials and all).
+            detail = _USERINFO.sub(r"\1", str(exc)) or type(exc).__name__
             return our_type(f"{_VERBS.get(our_type, 'request failed')} ({where}): {detail}",
                             request=request)
     return None
