@@ -121,7 +121,7 @@ def test_untranslated_list_names_only_real_aiohttp_exceptions() -> None:
         (lambda: aiohttp.ServerDisconnectedError(), mylib.TransportError),
         (lambda: aiohttp.ClientPayloadError("short body"), mylib.ReadError),
         (_SAMPLES[aiohttp.InvalidURL], mylib.InvalidURL),
-        (lambda: asyncio.TimeoutError(), mylib.TimeoutError),
+        (lambda: TimeoutError(), mylib.TimeoutError),
         (lambda: ssl.SSLError(1, "bad record"), mylib.TLSError),
         (lambda: ConnectionRefusedError(111, "refused"), mylib.ConnectError),
         (lambda: ConnectionResetError(104, "reset"), mylib.TransportError),
@@ -236,20 +236,17 @@ def test_redact_url_removes_user_and_password() -> None:
 
 def test_translating_raises_from_the_original() -> None:
     original = _SAMPLES[aiohttp.ClientConnectorError]()
-    with pytest.raises(mylib.ConnectError) as info:
-        with _errors.translating(_request()):
-            raise original
+    with pytest.raises(mylib.ConnectError) as info, _errors.translating(_request()):
+        raise original
     assert info.value.__cause__ is original
     assert info.value.request is not None
 
 
 def test_translating_lets_cancellation_and_other_errors_through() -> None:
-    with pytest.raises(asyncio.CancelledError):
-        with _errors.translating(None):
-            raise asyncio.CancelledError
-    with pytest.raises(KeyError):
-        with _errors.translating(None):
-            raise KeyError("not I/O")
+    with pytest.raises(asyncio.CancelledError), _errors.translating(None):
+        raise asyncio.CancelledError
+    with pytest.raises(KeyError), _errors.translating(None):
+        raise KeyError("not I/O")
 
 
 def test_http_status_error_carries_the_response(server: TestServer) -> None:
