@@ -20,9 +20,7 @@ from mylib import _errors
 from mylib._models import Request
 from tests._server import TestServer
 
-_CONN_KEY = aiohttp.client_reqrep.ConnectionKey(
-    "127.0.0.1", 8443, True, True, None, None, None
-)
+_CONN_KEY = aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 8443, True, True, None, None, None)
 _REQUEST_INFO = aiohttp.RequestInfo(
     URL("http://127.0.0.1/x"), "GET", CIMultiDictProxy(CIMultiDict()), URL("http://127.0.0.1/x")
 )
@@ -45,10 +43,8 @@ _SAMPLES: dict[type[BaseException], Callable[[], BaseException]] = {
     aiohttp.ClientConnectorCertificateError: lambda: aiohttp.ClientConnectorCertificateError(
         _CONN_KEY, ssl.SSLCertVerificationError(1, "certificate verify failed")
     ),
-    client_exceptions.UnixClientConnectorError: lambda: (
-        client_exceptions.UnixClientConnectorError(
-            "/tmp/none.sock", _CONN_KEY, FileNotFoundError(2, "No such file")
-        )
+    client_exceptions.UnixClientConnectorError: lambda: client_exceptions.UnixClientConnectorError(
+        "/tmp/none.sock", _CONN_KEY, FileNotFoundError(2, "No such file")
     ),
     aiohttp.ServerFingerprintMismatch: lambda: aiohttp.ServerFingerprintMismatch(
         b"a" * 32, b"b" * 32, "127.0.0.1", 443
