@@ -24,6 +24,7 @@ from ._errors import (
 )
 from ._loop import run
 from ._models import Request, Response, Retry, Timeout
+from ._wrap import make_sync
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,7 @@ __all__ = [
     "delete",
     "get",
     "head",
+    "make_sync",
     "options",
     "patch",
     "post",
