@@ -2,6 +2,7 @@
 
 from ._api import delete, get, head, options, patch, post, put, request
 from ._async_client import AsyncClient
+from ._auth import Auth, BasicAuth, BearerAuth, DigestAuth
 from ._client import Client
 from ._errors import (
     ClientClosedError,
@@ -30,11 +31,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncClient",
+    "Auth",
+    "BasicAuth",
+    "BearerAuth",
     "Client",
     "ClientClosedError",
     "ConnectError",
     "ConnectTimeout",
     "DecodingError",
+    "DigestAuth",
     "Error",
     "HTTPStatusError",
     "InvalidURL",

@@ -13,7 +13,8 @@ import datetime
 import enum
 import functools
 import json as jsonlib
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from types import TracebackType
 from typing import Any, Final, Unpack
@@ -21,9 +22,19 @@ from typing import Any, Final, Unpack
 import aiohttp
 from yarl import URL
 
-from ._config import ClientConfig, basic_auth_header, environment_proxy, make_config, to_headers
+from ._auth import Auth, BasicAuth, to_auth
+from ._config import ClientConfig, make_config, proxy_for, to_headers
 from ._content import encode_body
-from ._errors import ClientClosedError, TimeoutError, TooManyRedirects, redact_url, translating
+from ._errors import (
+    ClientClosedError,
+    Error,
+    TimeoutError,
+    TooManyRedirects,
+    redact_url,
+    translating,
+)
+from ._hooks import run_hooks
+from ._logging import log_request, log_response, log_retry
 from ._models import DEFAULT_TIMEOUT, Request, Response, Retry, Timeout, merge_mappings
 from ._redirects import next_request
 from ._retry import retry_delay, should_retry_error
@@ -60,6 +71,14 @@ class _Unset(enum.Enum):
 
 
 UNSET: Final = _Unset.UNSET
+
+
+@dataclass(slots=True)
+class _Call:
+    """One ``send()``: when its total timeout ends, and how many tries the current hop took."""
+
+    deadline: float | None
+    attempts: int = 0
 
 _CLOSED_MESSAGE = (
     "this client has been closed; make a new one (there is no need to close mylib clients: "
@@ -119,7 +138,9 @@ class AsyncClient:
         params: Query parameters added to every request (a request's own win).
         cookies: Cookies sent with every request; the client's jar also keeps the cookies
             servers set (also for IP hosts such as 127.0.0.1).
-        auth: ``(user, password)`` for HTTP Basic auth, sent with every request.
+        auth: ``(user, password)`` for HTTP Basic auth, :class:`BearerAuth`,
+            :class:`DigestAuth`, your own :class:`Auth`, or a callable ``fn(request)``; used
+            for every request (a bare str is refused: say BearerAuth or a tuple).
         timeout: Seconds for the whole request, or a :class:`Timeout`; the default allows
             10 s to connect and 60 s of server silence. ``None`` disables it.
         retries: How many times to retry idempotent requests that failed to connect or got
@@ -131,7 +152,11 @@ class AsyncClient:
             ``ssl.SSLContext``.
         cert: A client certificate: a PEM path, or ``(certfile, keyfile)``.
         proxy: An http(s) proxy URL for every request.
-        trust_env: Use HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the environment.
+        trust_env: Use HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the environment (read once,
+            when the client is made).
+        event_hooks: ``{"request": [fn, ...], "response": [fn, ...]}``, called for every
+            request sent and response received. ``async def`` hooks run on the loop; plain
+            functions run in a worker thread, so they may block or use mylib's blocking API.
         json_dumps: Encodes ``json=`` bodies (returns str or bytes); default ``json.dumps``.
         json_loads: Decodes ``Response.json()``; default ``json.loads``.
 
@@ -159,6 +184,7 @@ class AsyncClient:
         trust_env: bool = True,
         json_dumps: Callable[[Any], bytes | str] | None = None,
         json_loads: Callable[..., Any] | None = None,
+        event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
     ) -> None:
         self._config = make_config(
             base_url=base_url,
@@ -176,6 +202,7 @@ class AsyncClient:
             trust_env=trust_env,
             json_dumps=json_dumps,
             json_loads=json_loads,
+            event_hooks=event_hooks,
         )
         self._state = ClientState.OPEN
         self._sessions = LoopSessions(self, functools.partial(_new_session, self._config))
@@ -233,18 +260,26 @@ class AsyncClient:
         if not isinstance(method, str) or not method:
             raise TypeError(f"method must be a non-empty str, not {method!r}")
         target = validate_url(join_url(config.base_url, to_url(url)))
-        auth_header = config.auth_header
+        auth_scheme: Auth | None = config.auth
         if target.user is not None:
-            # Credentials in the URL become a header; the URL itself never carries them on.
-            auth_header = basic_auth_header((target.user, target.password or ""), "URL auth")
+            # Credentials in the URL become Basic auth; the URL itself never carries them on.
+            auth_scheme = BasicAuth(target.user, target.password or "")
             target = target.with_user(None)
         if auth is not UNSET:
-            auth_header = basic_auth_header(auth)
+            auth_scheme = to_auth(auth)
+        if follow_redirects is not UNSET and not isinstance(follow_redirects, bool):
+            raise TypeError(f"follow_redirects must be True or False, not {follow_redirects!r}")
         target = self._with_params(target, params)
         merged = config.headers.copy()
         if headers is not None:
-            for key, value in to_headers(headers).items():
-                merged[key] = value
+            given = to_headers(headers)
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            for key, value in items:
+                if value is None:
+                    merged.popall(key, None)  # documented: None removes a client header
+            for key in given:
+                merged.popall(key, None)
+            merged.extend(given)
         body, content_type = encode_body(
             json=json,
             data=data,
@@ -254,9 +289,7 @@ class AsyncClient:
         )
         if content_type is not None and "Content-Type" not in merged:
             merged["Content-Type"] = content_type
-        if auth_header is not None and "Authorization" not in merged:
-            merged["Authorization"] = auth_header
-        if cookies:
+        if cookies is not None:
             merged["Cookie"] = _cookie_header(cookies)
         return Request(
             method.upper(),
@@ -267,9 +300,14 @@ class AsyncClient:
             follow_redirects=(
                 config.follow_redirects if follow_redirects is UNSET else follow_redirects
             ),
+            auth=auth_scheme,
         )
 
     def _with_params(self, url: URL, params: Any) -> URL:
+        if params is not None and not isinstance(params, (Mapping, list, tuple, str)):
+            raise TypeError(
+                f"params must be a dict or a list of pairs, not {type(params).__name__}"
+            )
         defaults = self._config.params
         if defaults and params and isinstance(defaults, dict) and isinstance(params, dict):
             return add_params(url, merge_mappings(defaults, params))
@@ -278,11 +316,12 @@ class AsyncClient:
     # -- sending (on the running loop) ------------------------------------------------------
 
     async def send(self, request: Request) -> Response:
-        """Send a built :class:`Request`, following redirects and retrying as configured.
+        """Send a built :class:`Request`: auth, redirects and retries as configured.
 
         Raises:
             ClientClosedError: the client was closed.
-            TimeoutError: the request's total timeout passed (the work is cancelled).
+            TimeoutError: the request's total timeout passed (the work is cancelled);
+                ``error.attempts`` says how many tries the last hop took.
             TransportError: no whole response (see the exception tree in ``mylib``).
         """
         self._check_open()
@@ -290,29 +329,51 @@ class AsyncClient:
         active = self._active
         if task is not None:
             active.add(task)
+        total = request.timeout.total
+        call = _Call(None if total is None else asyncio.get_running_loop().time() + total)
         try:
-            total = request.timeout.total
             if total is None:
-                return await self._follow_redirects(request)
+                return await self._send_handling_auth(request, call)
             scope = asyncio.timeout(total)
             try:
                 async with scope:
-                    return await self._follow_redirects(request)
+                    return await self._send_handling_auth(request, call)
             except builtins.TimeoutError as exc:
                 if not scope.expired():
                     raise
-                raise TimeoutError(
+                error = TimeoutError(
                     f"timed out after {total} s ({request.method} {redact_url(request.url)})",
                     request=request,
-                ) from exc
+                )
+                error.attempts = max(call.attempts, 1)
+                raise error from exc
         finally:
             if task is not None:
                 active.discard(task)
 
-    async def _follow_redirects(self, request: Request) -> Response:
+    async def _send_handling_auth(self, request: Request, call: _Call) -> Response:
+        # The auth flow wraps redirects and retries, as in httpx: a 401 it answers is the
+        # final response of the redirect chain.
+        if request.auth is None:
+            return await self._follow_redirects(request, call)
+        flow = request.auth.auth_flow(request)
+        try:
+            current = await _advance(flow, None)
+            if current is None:
+                raise TypeError(f"{request.auth!r}.auth_flow() yielded no request")
+            while True:
+                response = await self._follow_redirects(current, call)
+                following = await _advance(flow, response)
+                if following is None:
+                    return response
+                current = following
+        finally:
+            await _close_flow(flow)
+
+    async def _follow_redirects(self, request: Request, call: _Call) -> Response:
         history: list[Response] = []
         while True:
-            response = await self._send_with_retries(request)
+            response = await self._send_with_retries(request, call)
             if not (request.follow_redirects and response.is_redirect):
                 response.history = history
                 return response
@@ -327,42 +388,87 @@ class AsyncClient:
             history.append(response)
             request = next_request(request, response)
 
-    async def _send_with_retries(self, request: Request) -> Response:
+    async def _send_with_retries(self, request: Request, call: _Call) -> Response:
         retry: Retry = self._config.retry
-        if retry.total == 0 or request.method not in retry.methods:
-            return await self._send_once(request)
-        attempt = 0
+        # A streamed body is consumed by the first try; it cannot be sent again.
+        replayable = request.content is None or isinstance(request.content, bytes)
+        limit = retry.total if request.method in retry.methods and replayable else 0
+        call.attempts = 0
         while True:
-            attempt += 1
+            call.attempts += 1
             try:
-                response = await self._send_once(request)
+                response = await self._send_hop(request, call.attempts)
             except Exception as exc:
-                if attempt > retry.total or not should_retry_error(exc):
+                if (
+                    call.attempts > limit
+                    or not should_retry_error(exc)
+                    or not await self._back_off(request, call, None, type(exc).__name__)
+                ):
+                    if isinstance(exc, Error):
+                        exc.attempts = call.attempts
                     raise
-                await asyncio.sleep(retry_delay(retry, attempt, None))
                 continue
-            if attempt > retry.total or response.status_code not in retry.statuses:
+            if (
+                call.attempts > limit
+                or response.status_code not in retry.statuses
+                or not await self._back_off(request, call, response, str(response.status_code))
+            ):
+                response.attempts = call.attempts
                 return response
-            await asyncio.sleep(retry_delay(retry, attempt, response))
+
+    async def _back_off(
+        self, request: Request, call: _Call, response: Response | None, why: str
+    ) -> bool:
+        """Wait before the next try; False (no wait) when it would outlast the total timeout."""
+        delay = retry_delay(self._config.retry, call.attempts, response)
+        loop = asyncio.get_running_loop()
+        if call.deadline is not None and loop.time() + delay >= call.deadline:
+            return False
+        log_retry(request.method, request.url, why, delay)
+        await asyncio.sleep(delay)
+        return True
+
+    async def _send_hop(self, request: Request, attempt: int) -> Response:
+        """One try of one hop: request hooks, the send, logging, response hooks."""
+        hooks = self._config.event_hooks
+        if hooks["request"]:
+            await run_hooks(hooks["request"], request)
+        log_request(request.method, request.url, attempt)
+        response = await self._send_once(request)
+        log_response(
+            request.method,
+            request.url,
+            response.status_code,
+            response.reason,
+            response.elapsed.total_seconds(),
+        )
+        if hooks["response"]:
+            await run_hooks(hooks["response"], response)
+        return response
 
     async def _send_once(self, request: Request) -> Response:
         session = self._sessions.get()
         config = self._config
         url = request.url
-        proxy: URL | str | None = config.proxy
-        if proxy is None and config.trust_env:
-            proxy = environment_proxy(url.scheme, url.host or "")
+        headers = request.headers
+        cookies = None
+        if "Cookie" in headers:
+            # Passed as cookies=, so a per-request cookie wins over the jar's of the same name
+            # (aiohttp lets the jar win over a Cookie header).
+            headers = headers.copy()
+            cookies = _parse_cookie_header(headers.popall("Cookie"))
         loop = asyncio.get_running_loop()
         started = loop.time()
         with translating(request):
             async with session.request(
                 request.method,
                 url,
-                headers=request.headers,
+                headers=headers,
+                cookies=cookies,
                 data=request.content,
                 allow_redirects=False,
                 timeout=_aiohttp_timeout(request.timeout),
-                proxy=proxy,
+                proxy=proxy_for(config, url),
             ) as raw:
                 body = await raw.read()
         return Response(
@@ -395,7 +501,8 @@ class AsyncClient:
                 (streamed).
             files: ``{field: file}`` or ``{field: (filename, file[, content_type])}``,
                 sent as multipart/form-data.
-            auth: ``(user, password)`` for this request, or None to send none.
+            auth: ``(user, password)``, a :class:`BearerAuth`/:class:`DigestAuth`/:class:`Auth`
+                or a callable for this request; None to send none.
             timeout: Seconds or a :class:`Timeout` for this request; None for no limit.
             follow_redirects: Whether to follow redirects for this request.
 
@@ -470,9 +577,40 @@ class AsyncClient:
 
 
 def _cookie_header(cookies: CookieTypes) -> str:
-    if not isinstance(cookies, dict):
+    if not isinstance(cookies, Mapping):
         raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
     jar: SimpleCookie = SimpleCookie()
     for name, value in cookies.items():
         jar[name] = value
     return "; ".join(morsel.OutputString() for morsel in jar.values())
+
+
+async def _advance(
+    flow: AsyncGenerator[Request, Response] | Generator[Request, Response, None],
+    response: Response | None,
+) -> Request | None:
+    """The flow's next request (None when it is done); sync and async flows alike."""
+    try:
+        if isinstance(flow, AsyncGenerator):
+            if response is None:
+                return await flow.__anext__()
+            return await flow.asend(response)
+        return next(flow) if response is None else flow.send(response)
+    except (StopIteration, StopAsyncIteration):
+        return None
+
+
+async def _close_flow(
+    flow: AsyncGenerator[Request, Response] | Generator[Request, Response, None],
+) -> None:
+    if isinstance(flow, AsyncGenerator):
+        await flow.aclose()
+    else:
+        flow.close()
+
+
+def _parse_cookie_header(values: list[str]) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    for value in values:
+        jar.load(value)
+    return {name: morsel.value for name, morsel in jar.items()}

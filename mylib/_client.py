@@ -6,7 +6,7 @@ in the caller's thread (no I/O) and sent on the loop. Many threads may share one
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Unpack
 
@@ -71,6 +71,7 @@ class Client:
         trust_env: bool = True,
         json_dumps: Callable[[Any], bytes | str] | None = None,
         json_loads: Callable[..., Any] | None = None,
+        event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
     ) -> None:
         #: The engine; it runs on mylib's I/O loop.
         self._engine = AsyncClient(
@@ -89,6 +90,7 @@ class Client:
             trust_env=trust_env,
             json_dumps=json_dumps,
             json_loads=json_loads,
+            event_hooks=event_hooks,
         )
 
     def __repr__(self) -> str:

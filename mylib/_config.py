@@ -7,7 +7,6 @@ I/O loop can read it without locks.
 
 from __future__ import annotations
 
-import base64
 import functools
 import os
 import ssl
@@ -19,11 +18,13 @@ from typing import Any
 from multidict import CIMultiDict
 from yarl import URL
 
+from ._auth import Auth, to_auth
 from ._errors import InvalidURL
-from ._models import DEFAULT_TIMEOUT, Retry, Timeout
+from ._hooks import check_event_hooks
+from ._models import Retry, Timeout
 from ._urls import to_url, validate_url
 
-__all__ = ["ClientConfig", "basic_auth_header", "make_config"]
+__all__ = ["ClientConfig", "make_config", "proxy_for"]
 
 USER_AGENT = "mylib/0.1.0"
 
@@ -36,7 +37,7 @@ class ClientConfig:
     headers: CIMultiDict[str]
     params: Any
     cookies: Mapping[str, str]
-    auth_header: str | None
+    auth: Auth | None
     timeout: Timeout
     retry: Retry
     follow_redirects: bool
@@ -44,23 +45,11 @@ class ClientConfig:
     ssl: ssl.SSLContext | bool
     proxy: URL | None
     trust_env: bool
+    #: The environment's proxies, read once when the client was made (``trust_env``).
+    env_proxies: tuple[tuple[str, str], ...]
+    event_hooks: Mapping[str, tuple[Callable[[Any], Any], ...]]
     json_dumps: Callable[[Any], bytes | str] | None
     json_loads: Callable[..., Any] | None
-
-
-def basic_auth_header(auth: object, name: str = "auth") -> str | None:
-    """The ``Authorization`` value for ``(user, password)``; built here, not by aiohttp's
-    deprecated BasicAuth."""
-    if auth is None:
-        return None
-    if (
-        not isinstance(auth, tuple)
-        or len(auth) != 2
-        or not all(isinstance(part, str) for part in auth)
-    ):
-        raise TypeError(f"{name} must be a (username, password) tuple of str")
-    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-    return f"Basic {token}"
 
 
 def to_headers(value: object, name: str = "headers") -> CIMultiDict[str]:
@@ -109,7 +98,11 @@ def make_ssl(verify: object, cert: object) -> ssl.SSLContext | bool:
         cert_pair = None
     elif isinstance(cert, (str, os.PathLike)):
         cert_pair = (os.fspath(cert), None)
-    elif isinstance(cert, tuple) and len(cert) == 2:
+    elif (
+        isinstance(cert, tuple)
+        and len(cert) == 2
+        and all(isinstance(part, (str, os.PathLike)) for part in cert)
+    ):
         cert_pair = (os.fspath(cert[0]), os.fspath(cert[1]))
     else:
         raise TypeError("cert must be a path, or a (certfile, keyfile) tuple of paths")
@@ -156,6 +149,7 @@ def make_config(
     trust_env: object,
     json_dumps: object = None,
     json_loads: object = None,
+    event_hooks: object = None,
 ) -> ClientConfig:
     """Validate and normalize the options of ``Client``/``AsyncClient``."""
     base = None
@@ -179,39 +173,46 @@ def make_config(
             raise TypeError(f"{name} must be callable")
     default_headers = CIMultiDict({"User-Agent": USER_AGENT, "Accept": "*/*"})
     default_headers.update(to_headers(headers))
+    use_env = _check_bool("trust_env", trust_env)
     return ClientConfig(
         base_url=base,
         headers=default_headers,
         params=params,
         cookies=dict(cookies or {}),
-        auth_header=basic_auth_header(auth),
+        auth=to_auth(auth),
         timeout=Timeout.coerce(timeout),
         retry=Retry.coerce(retries),
         follow_redirects=_check_bool("follow_redirects", follow_redirects),
         max_redirects=max_redirects,
         ssl=make_ssl(verify, cert),
         proxy=proxy_url,
-        trust_env=_check_bool("trust_env", trust_env),
+        trust_env=use_env,
+        env_proxies=(
+            tuple(sorted(urllib.request.getproxies_environment().items())) if use_env else ()
+        ),
+        event_hooks=check_event_hooks(event_hooks),
         json_dumps=json_dumps,  # type: ignore[arg-type]
         json_loads=json_loads,  # type: ignore[arg-type]
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _environment_proxies() -> dict[str, str]:
-    return urllib.request.getproxies_environment()
+def proxy_for(config: ClientConfig, url: URL) -> URL | str | None:
+    """The proxy for ``url``: ``proxy=``, else (``trust_env``) HTTP(S)_PROXY unless NO_PROXY
+    matches the host, like requests."""
+    if config.proxy is not None:
+        return config.proxy
+    if not config.env_proxies:
+        return None
+    return _environment_proxy(config.env_proxies, url.scheme, url.host or "")
 
 
 @functools.lru_cache(maxsize=256)
-def environment_proxy(scheme: str, host: str) -> str | None:
-    """The proxy the environment (HTTP(S)_PROXY, NO_PROXY) asks for, looked up once per host."""
-    proxies = _environment_proxies()
+def _environment_proxy(env: tuple[tuple[str, str], ...], scheme: str, host: str) -> str | None:
+    # Cached per (environment, host): proxy_bypass_environment parses NO_PROXY every call.
+    proxies = dict(env)
     proxy = proxies.get(scheme) or proxies.get("all")
     if proxy is None or urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
         host, proxies
     ):
         return None
     return proxy
-
-
-DEFAULTS: dict[str, Any] = {"timeout": DEFAULT_TIMEOUT}

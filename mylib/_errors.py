@@ -64,8 +64,12 @@ __all__ = [
 class Error(Exception):
     """Base class of every exception mylib raises on purpose.
 
-    ``request`` is the :class:`~mylib.Request` being sent when the error happened, if any.
+    ``request`` is the :class:`~mylib.Request` being sent when the error happened, if any;
+    ``attempts`` says how many times it was sent (more than 1 when retries were made).
     """
+
+    #: How many times the request was sent before this error (1 + retries).
+    attempts: int = 1
 
     def __init__(self, message: str, *, request: Request | None = None) -> None:
         super().__init__(message)

@@ -16,11 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import DecodingError, HTTPStatusError, redact_url
+
+if TYPE_CHECKING:
+    from ._auth import Auth
 
 __all__ = ["Request", "Response", "Retry", "Timeout"]
 
@@ -145,7 +148,7 @@ class Request:
     response as ``response.request`` and on errors as ``error.request``.
     """
 
-    __slots__ = ("content", "follow_redirects", "headers", "method", "timeout", "url")
+    __slots__ = ("auth", "content", "follow_redirects", "headers", "method", "timeout", "url")
 
     def __init__(
         self,
@@ -156,6 +159,7 @@ class Request:
         content: Any = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         follow_redirects: bool = True,
+        auth: Auth | None = None,
     ) -> None:
         #: The HTTP method, upper case.
         self.method = method
@@ -169,6 +173,8 @@ class Request:
         self.timeout = timeout
         #: Whether redirects are followed for this request.
         self.follow_redirects = follow_redirects
+        #: The auth scheme applied when sent (adds headers then); None for none.
+        self.auth = auth
 
     def json(self, **kwargs: Any) -> Any:
         """The body decoded as JSON (for tests that inspect what was sent)."""
@@ -199,6 +205,7 @@ class Response:
         "_encoding",
         "_json_loads",
         "_text",
+        "attempts",
         "content",
         "elapsed",
         "headers",
@@ -221,6 +228,7 @@ class Response:
         elapsed: datetime.timedelta,
         history: list[Response] | None = None,
         json_loads: Callable[..., Any] = jsonlib.loads,
+        attempts: int = 1,
     ) -> None:
         #: The status code, e.g. 200.
         self.status_code = status_code
@@ -238,12 +246,15 @@ class Response:
         self.elapsed = elapsed
         #: The redirect responses that led here, oldest first.
         self.history: list[Response] = history if history is not None else []
+        #: How many times this request was sent to get this response (1 + retries).
+        self.attempts = attempts
         self._json_loads = json_loads
         self._encoding: str | None = None
         self._text: str | None = None
 
     def __repr__(self) -> str:
-        return f"<Response [{self.status_code} {self.reason}] {redact_url(self.url)}>"
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        return f"<Response [{self.status_code} {self.reason}] {redact_url(self.url)}{tries}>"
 
     @property
     def ok(self) -> bool:

@@ -13,11 +13,12 @@ __all__ = ["retry_delay", "should_retry_error"]
 
 
 def should_retry_error(exc: BaseException) -> bool:
-    """Connection failures (nothing was sent, or the server dropped a kept-alive connection)
-    are retried; timeouts and errors mid-body are not, since the server may have acted."""
-    return isinstance(exc, (ConnectError, RemoteProtocolError)) and not isinstance(
-        exc, TimeoutError
-    )
+    """Connection failures (nothing was sent, including a connect timeout, or the server
+    dropped a kept-alive connection) are retried; read timeouts and errors mid-body are not,
+    since the server may have acted."""
+    if isinstance(exc, ConnectError):
+        return True
+    return isinstance(exc, RemoteProtocolError) and not isinstance(exc, TimeoutError)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from typing import IO, TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from yarl import URL
 
 if TYPE_CHECKING:
-    from ._models import Retry, Timeout
+    from ._auth import Auth
+    from ._models import Request, Retry, Timeout
 
 __all__ = [
     "AuthTypes",
@@ -35,7 +36,7 @@ QueryParamTypes: TypeAlias = (
 )
 HeaderTypes: TypeAlias = "Mapping[str, str] | Sequence[tuple[str, str]]"
 CookieTypes: TypeAlias = "Mapping[str, str]"
-AuthTypes: TypeAlias = "tuple[str, str] | None"
+AuthTypes: TypeAlias = "tuple[str, str] | Auth | Callable[[Request], Any] | None"
 TimeoutTypes: TypeAlias = "float | Timeout | None"
 RetryTypes: TypeAlias = "int | Retry"
 VerifyTypes: TypeAlias = "bool | str | PathLike[str] | ssl.SSLContext"

@@ -1,0 +1,55 @@
+"""Debug logging on the ``"mylib"`` logger: method, URL, status, elapsed. Never bodies,
+headers or secrets: the URL loses its user info, and query values whose names look like
+credentials (``token``, ``api_key``, ``password``, ``signature``, ...) are masked.
+
+Turn it on with ``logging.basicConfig()`` and
+``logging.getLogger("mylib").setLevel(logging.DEBUG)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from yarl import URL
+
+from ._errors import redact_url
+
+__all__ = ["logger", "safe_url"]
+
+logger = logging.getLogger("mylib")
+
+_SECRET_NAME = re.compile(
+    r"token|key|secret|pass|pwd|auth|sig|session|credential|code", re.IGNORECASE
+)
+
+
+def safe_url(url: URL) -> str:
+    """The URL for a log line: no user info, secret-looking query values replaced by ``***``."""
+    if url.query_string and any(_SECRET_NAME.search(k) for k in url.query):
+        url = url.with_query(
+            [(k, "***" if _SECRET_NAME.search(k) else v) for k, v in url.query.items()]
+        )
+    return redact_url(url)
+
+
+def log_request(method: str, url: URL, attempt: int) -> None:
+    """``HTTP Request: GET https://h/x`` (with the attempt number when retrying)."""
+    if logger.isEnabledFor(logging.DEBUG):
+        again = f" (attempt {attempt})" if attempt > 1 else ""
+        logger.debug("HTTP Request: %s %s%s", method, safe_url(url), again)
+
+
+def log_response(method: str, url: URL, status: int, reason: str, elapsed: float) -> None:
+    """``HTTP Response: GET https://h/x "200 OK" in 0.012 s``."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            'HTTP Response: %s %s "%d %s" in %.3f s',
+            method, safe_url(url), status, reason, elapsed,
+        )
+
+
+def log_retry(method: str, url: URL, why: str, delay: float) -> None:
+    """``Retrying GET https://h/x after 503 in 0.40 s``."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("Retrying %s %s after %s in %.2f s", method, safe_url(url), why, delay)
