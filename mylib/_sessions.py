@@ -18,20 +18,36 @@ module registry keyed by a token, not in the client; a weakref callback on the o
 registry entry when the owner dies, which finalizes the keepers on their loops. Keepers refer
 to the client's session dict but never to the registry entry holding them.
 
+Loops that end badly: a user's ``loop = asyncio.new_event_loop(); loop.run_until_complete(..);
+loop.close()`` never calls ``shutdown_asyncgens``, so no keeper runs. A dropped keeper of a
+*closed* loop cannot be finalized either (its finalizer hook schedules on the closed loop and
+prints "Exception ignored"), and its session then prints "Unclosed client session". So:
+
+- when an owner dies, keepers of closed loops are parked instead of dropped;
+- an ``atexit`` sweep (registered at import, so it runs after the bridge's exit sequence) runs
+  the keepers of loops that are neither closed nor running on their loop, bounded in time, and
+  parks everything else.
+
+Parked objects are never collected, so no ``__del__`` complains; their sockets are closed by
+the OS when the process ends, as an abort. Rejected: closing such transports by hand. Every
+transport close goes through ``loop.call_soon``, which a closed loop refuses, so it would need
+asyncio's private attributes (``_sock``, ``_ssl_protocol``), which differ between versions.
+
 Fork: the child forgets every session without closing it (its sockets are the parent's too)
-and parks the old objects where they are never collected, so no finalizer ever writes to a
-socket or self-pipe the parent still uses.
+and parks the old objects the same way, so no finalizer ever writes to a socket or self-pipe
+the parent still uses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import itertools
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 
@@ -46,6 +62,8 @@ _ALL: weakref.WeakSet[LoopSessions] = weakref.WeakSet()
 #: Run on a session's loop just before it closes (e.g. to close streams still open on it,
 #: which must go before their session or ``-X dev`` reports "Unclosed response").
 _BEFORE_CLOSE: list[Callable[[aiohttp.ClientSession], Awaitable[None]]] = []
+#: How long the exit sweep lets one left-over keeper close its session on its own loop.
+_SWEEP_TIMEOUT: Final = 2.0
 
 
 def add_before_close_hook(hook: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
@@ -82,7 +100,7 @@ class LoopSessions:
         self._token = next(_TOKENS)
         token = self._token
         # When the owner dies, its keepers are released and finalized on their own loops.
-        self._owner_ref = weakref.ref(owner, lambda _: _KEEPERS.pop(token, None))
+        self._owner_ref = weakref.ref(owner, lambda _: _release(token))
         _ALL.add(self)
 
     def get(self) -> aiohttp.ClientSession:
@@ -121,21 +139,70 @@ class LoopSessions:
             await mine.aclose()
 
 
-#: What the forked child inherited and must neither use nor let be collected.
+#: What must never be collected: a forked child's inheritance, keepers of closed loops.
 _GRAVEYARD: list[Any] = []
+
+
+def _park(*objects: Any) -> None:
+    """Keep ``objects`` alive until the process ends, so their finalizers never run."""
+    if not _GRAVEYARD:
+        # An extra reference that is never released: even interpreter finalization, which
+        # clears module globals, then leaves the list and everything in it alone.
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_GRAVEYARD))
+    _GRAVEYARD.append(objects)
+
+
+def _release(token: int) -> None:
+    """An owner died: drop its keepers, so each is finalized (closing its session) on its loop.
+
+    A keeper of a loop that was closed without ``shutdown_asyncgens`` cannot be finalized
+    there; it is parked with its session instead of making noise.
+    """
+    keepers = _KEEPERS.pop(token, None) or {}
+    for loop, keeper in keepers.items():
+        if loop.is_closed():
+            _park(keeper)
+
+
+def _sweep_at_exit() -> None:
+    """At exit, close the sessions whose loops never finalized their keepers, quietly.
+
+    Runs after the bridge's exit sequence, whose loop has closed its own sessions by then.
+    A loop neither closed nor running gets its keepers run on it (so the session closes with
+    proper I/O); sessions on a closed loop, or on a loop some thread still runs, are parked.
+    """
+    for sessions in list(_ALL):
+        keepers = _KEEPERS.pop(sessions._token, None) or {}
+        for loop, session in list(sessions._sessions.items()):
+            keeper = keepers.pop(loop, None)
+            if session.closed:
+                continue
+            if keeper is not None and not loop.is_closed() and not loop.is_running():
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(_close_within(keeper, _SWEEP_TIMEOUT))
+                if session.closed:
+                    continue
+            _park(keeper, session)
+        if keepers:
+            _park(*keepers.values())
+
+
+async def _close_within(keeper: AsyncGenerator[None, None], timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        await keeper.aclose()
+
+
+atexit.register(_sweep_at_exit)
 
 
 def forget_all_after_fork() -> None:
     """In a forked child: drop every session and keeper without closing anything."""
+    # Collecting these objects would run finalizers that touch the parent's sockets (a
+    # keeper's finalizer writes to its old loop's self-pipe) or print "Unclosed client
+    # session". The child's OS exit closes the descriptors without a word on the wire.
     parked: list[Any] = [dict(_KEEPERS)]
     _KEEPERS.clear()
     for sessions in list(_ALL):
         parked.append(dict(sessions._sessions))
         sessions._sessions.clear()
-    if not _GRAVEYARD:
-        # An extra reference that is never released: collecting these objects would run
-        # finalizers that touch the parent's sockets (a keeper's finalizer writes to its old
-        # loop's self-pipe) or print "Unclosed client session". The child's OS exit closes
-        # the descriptors without a word on the wire.
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_GRAVEYARD))
-    _GRAVEYARD.append(parked)
+    _park(parked)

@@ -314,3 +314,59 @@ def test_exit_after_using_a_client_is_about_as_fast_as_a_bare_interpreter(
     )
     print(f"exit: bare interpreter {bare * 1000:.0f} ms, used client {used * 1000:.0f} ms")
     assert used - bare < 3
+
+
+# -- AsyncClients on loops that ended without shutdown_asyncgens ------------------------------
+
+USER_LOOP = """
+    import asyncio
+    client = mylib.AsyncClient(verify=VERIFY)
+    loop = asyncio.new_event_loop()
+    print(loop.run_until_complete(client.get(URL + "/get")).status_code)
+    """
+
+
+def test_async_client_on_a_loop_closed_without_shutdown_asyncgens_exits_silently(
+    any_server: TestServer,
+) -> None:
+    proc = run_child(any_server, USER_LOOP + "loop.close()\n")
+    assert_silent(proc)
+    assert proc.stdout == "200\n"
+
+
+def test_async_client_collected_after_its_loop_closed_stays_silent(
+    any_server: TestServer,
+) -> None:
+    proc = run_child(
+        any_server,
+        USER_LOOP
+        + """
+    import gc
+    loop.close()
+    del client
+    gc.collect()
+    print("collected")
+    """,
+    )
+    assert_silent(proc)
+    assert proc.stdout == "200\ncollected\n"
+
+
+def test_async_client_on_a_loop_never_closed_is_closed_on_that_loop_at_exit(
+    any_server: TestServer,
+) -> None:
+    # The user's own unclosed loop earns its own ResourceWarning (exactly as without mylib);
+    # the client's session must add nothing to it.
+    # Registered before mylib is imported, so it runs after mylib's exit sweep.
+    code = (
+        "import atexit\n"
+        "atexit.register(lambda: print('session closed:', SESSION.closed))\n"
+        + PRELUDE
+        + textwrap.dedent(USER_LOOP)
+        + "SESSION = next(iter(client._sessions._sessions.values()))\n"
+    )
+    proc = run_python(code, env_extra=child_env(any_server))
+    assert proc.returncode == 0
+    assert proc.stdout == "200\nsession closed: True\n"
+    noise = [line for line in proc.stderr.splitlines() if "unclosed event loop" not in line]
+    assert noise == [], proc.stderr
