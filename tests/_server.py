@@ -16,6 +16,7 @@ Endpoints (JSON unless noted):
     /bytes/{n} /stream-bytes/{n}?chunk_size=   deterministic bytes, see ``pattern_bytes``
     /redirect/{n} /absolute-redirect/{n} /redirect-to?url=&status_code=
     /cookies /cookies/set?name=value /headers /basic-auth/{user}/{passwd} /bearer /echo-id/{id}
+    /peer                       {"peer": [host, port]} of the client's end of this connection
     /gone-midway                headers and part of the body, then the connection is aborted
 """
 
@@ -264,6 +265,7 @@ class TestServer:
         r.add_get("/basic-auth/{user}/{passwd}", self._basic_auth)
         r.add_get("/bearer", self._bearer)
         r.add_get("/echo-id/{id}", self._echo_id)
+        r.add_get("/peer", self._peer)
         r.add_get("/gone-midway", self._gone_midway)
         return app
 
@@ -376,6 +378,11 @@ class TestServer:
 
     async def _echo_id(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"id": request.match_info["id"]})
+
+    async def _peer(self, request: web.Request) -> web.StreamResponse:
+        # Which connection a request came on: a pooled connection keeps its client port.
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        return web.json_response({"peer": list(peer[:2]) if peer else None})
 
     async def _gone_midway(self, request: web.Request) -> web.StreamResponse:
         headers = {"Content-Type": "application/octet-stream"}
