@@ -25,12 +25,14 @@ from ._errors import (
 )
 from ._loop import run
 from ._models import Request, Response, Retry, Timeout
+from ._stream import AsyncStreamResponse, StreamResponse
 from ._wrap import make_sync
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncClient",
+    "AsyncStreamResponse",
     "Auth",
     "BasicAuth",
     "BearerAuth",
@@ -51,6 +53,7 @@ __all__ = [
     "Request",
     "Response",
     "Retry",
+    "StreamResponse",
     "TLSError",
     "Timeout",
     "TimeoutError",

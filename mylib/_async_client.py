@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequen
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from types import TracebackType
-from typing import Any, Final, Unpack
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 import aiohttp
 from yarl import URL
@@ -52,6 +52,13 @@ from ._types import (
     VerifyTypes,
 )
 from ._urls import add_params, join_url, to_url, validate_url
+
+if TYPE_CHECKING:  # the stream/map/download methods (issue 5) import these lazily
+    import os
+    import pathlib
+    from collections.abc import AsyncIterable, AsyncIterator, Iterable
+
+    from ._stream import AsyncStreamContext
 
 __all__ = ["AsyncClient", "ClientState"]
 
@@ -574,6 +581,128 @@ class AsyncClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    # -- streams, map and downloads (issue 5) --
+    # The logic lives in _stream, _map and _download; imported here, lazily, because those
+    # modules build on this one.
+
+    def stream(
+        self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
+    ) -> AsyncStreamContext:
+        """Send a request and read its body as it arrives: ``async with`` the result.
+
+        Example::
+
+            async with client.stream("GET", url) as r:
+                async for chunk in r.aiter_bytes(1 << 20):
+                    ...
+
+        Redirects are followed (their bodies discarded); ``timeout``'s total covers getting
+        the final headers, its ``read`` limit every wait for the body. Leaving the block
+        closes the stream and frees the connection.
+
+        Raises:
+            The errors of :meth:`request`, when the block is entered.
+        """
+        from ._stream import AsyncStreamContext
+
+        return AsyncStreamContext(self, self._build(method, url, **options))
+
+    async def map(
+        self,
+        method: str,
+        urls: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 10,
+        return_exceptions: bool = False,
+        progress: bool = False,
+        **options: Unpack[RequestOptions],
+    ) -> list[Any]:
+        """Send many requests at once, at most ``concurrency`` at a time; responses in order.
+
+        ``urls`` is any iterable (or async iterable) of URLs, :class:`Request` objects from
+        :meth:`build_request` (sent as they are), or dicts of per-item options with a
+        ``"url"`` key (and optionally ``"method"``) that win over ``options``. It is consumed
+        lazily, so a generator of millions of URLs runs in bounded memory.
+
+        Example::
+
+            rs = await client.map("GET", (f"/items/{i}" for i in range(1000)), concurrency=50)
+
+        Raises:
+            ValueError: ``concurrency`` < 1 (before anything is sent).
+            TypeError: ``urls`` is not iterable, or an item is not a URL, Request or dict (the
+                message names its index; list/tuple items are all checked before sending).
+            ImportError: ``progress=True`` and tqdm is not installed.
+            The first request's error, after cancelling the others, unless
+            ``return_exceptions`` is true: then that position holds the mylib error.
+        """
+        from ._map import collect_async
+
+        return await collect_async(
+            self, method, urls, concurrency=concurrency, return_exceptions=return_exceptions,
+            progress=progress, options=options,
+        )
+
+    def as_completed(
+        self,
+        method: str,
+        urls: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 10,
+        return_exceptions: bool = False,
+        **options: Unpack[RequestOptions],
+    ) -> AsyncIterator[tuple[int, Any]]:
+        """Like :meth:`map`, but yield ``(index, response)`` pairs as they complete.
+
+        Example::
+
+            async with contextlib.aclosing(client.as_completed("GET", urls)) as results:
+                async for i, r in results:
+                    ...
+
+        Closing the iterator early cancels the requests still in flight.
+
+        Raises:
+            The same errors as :meth:`map`.
+        """
+        from ._map import check_concurrency, check_items, map_async_iter
+
+        return map_async_iter(
+            self, method, check_items(urls, allow_async=True),
+            concurrency=check_concurrency(concurrency), return_exceptions=return_exceptions,
+            options=options,
+        )
+
+    async def download(
+        self,
+        url: URLTypes,
+        path: str | os.PathLike[str],
+        *,
+        progress: bool = False,
+        chunk_size: int | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> pathlib.Path:
+        """Download ``url`` to ``path`` and return the path; all or nothing.
+
+        The body goes to a temporary file beside ``path``, renamed only when complete and as
+        long as Content-Length says; a failed download leaves no file behind. File writes go
+        through the loop's executor. ``chunk_size`` sets the write size (default: as the
+        body arrives, in large pieces).
+
+        Example: ``await client.download(url, "data/big.csv")``
+
+        Raises:
+            FileNotFoundError: the target's folder does not exist (before the request).
+            HTTPStatusError: the server answered 4xx/5xx.
+            ReadError: the body broke off or is shorter than Content-Length.
+            The errors of :meth:`request`.
+        """
+        from ._download import download_async
+
+        return await download_async(
+            self, url, path, progress=progress, chunk_size=chunk_size, options=dict(options)
+        )
 
 
 def _cookie_header(cookies: CookieTypes) -> str:

@@ -6,15 +6,20 @@ in the caller's thread (no I/O) and sent on the loop. Many threads may share one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import os
+import pathlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Unpack
 
 from ._async_client import AsyncClient
 from ._bridge import BridgeState
+from ._download import download_sync
 from ._errors import ClientClosedError
 from ._loop import BRIDGE
+from ._map import MapResult, check_concurrency, check_items, collect_sync, map_sync_iter
 from ._models import DEFAULT_TIMEOUT, Request, Response
+from ._stream import StreamContext, StreamResponse, open_stream
 from ._types import (
     AuthTypes,
     CertTypes,
@@ -191,3 +196,116 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    # -- streams, map and downloads (issue 5) --
+
+    def stream(
+        self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
+    ) -> StreamContext:
+        """Send a request and read its body as it arrives: ``with`` the result.
+
+        Example::
+
+            with client.stream("GET", url) as r:
+                for chunk in r.iter_bytes(1 << 20):
+                    ...
+
+        The body is prefetched on the I/O loop in large pieces into a small buffer, so
+        memory stays flat and chunks cost no thread hop each. Leaving the block, breaking
+        out of the loop or an exception in it closes the stream and frees the connection.
+        See :meth:`AsyncClient.stream` for redirects and timeouts.
+
+        Raises:
+            The errors of :meth:`request`, when the block is entered.
+        """
+        engine = self._engine
+        request = engine.build_request(method, url, **options)
+        return StreamContext(
+            lambda: StreamResponse(BRIDGE.call(open_stream, engine, request), BRIDGE)
+        )
+
+    def map(
+        self,
+        method: str,
+        urls: Iterable[Any],
+        *,
+        concurrency: int = 10,
+        return_exceptions: bool = False,
+        progress: bool = False,
+        **options: Unpack[RequestOptions],
+    ) -> list[Any]:
+        """Send many requests at once, at most ``concurrency`` at a time; responses in order.
+
+        Items are URLs, :class:`Request` objects or dicts of per-item options (see
+        :meth:`AsyncClient.map`). They are pulled and built in this thread, in batches, so a
+        slow generator never stalls the I/O loop. ``progress=True`` draws a tqdm bar.
+
+        Example::
+
+            rs = client.map("GET", [f"/items/{i}" for i in range(1000)], concurrency=50)
+
+        Raises:
+            ValueError, TypeError, ImportError: bad arguments (before anything is sent).
+            The first request's error, after cancelling the others, unless
+            ``return_exceptions`` is true.
+            KeyboardInterrupt: Ctrl-C; every request in flight was cancelled.
+        """
+        return collect_sync(
+            BRIDGE, self._engine, method, urls, concurrency=concurrency,
+            return_exceptions=return_exceptions, progress=progress, options=options,
+        )
+
+    def as_completed(
+        self,
+        method: str,
+        urls: Iterable[Any],
+        *,
+        concurrency: int = 10,
+        return_exceptions: bool = False,
+        **options: Unpack[RequestOptions],
+    ) -> Iterator[MapResult]:
+        """Like :meth:`map`, but yield ``(index, response)`` pairs as they complete.
+
+        Example::
+
+            for i, r in client.as_completed("GET", urls, concurrency=20):
+                save(i, r.content)
+
+        Leaving the loop early cancels the requests still in flight.
+
+        Raises:
+            The same errors as :meth:`map` (bad arguments at once, not at the first step).
+        """
+        items = check_items(urls)
+        assert isinstance(items, Iterator)
+        return map_sync_iter(
+            BRIDGE, self._engine, method, items, concurrency=check_concurrency(concurrency),
+            return_exceptions=return_exceptions, options=options,
+        )
+
+    def download(
+        self,
+        url: URLTypes,
+        path: str | os.PathLike[str],
+        *,
+        progress: bool = False,
+        chunk_size: int | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> pathlib.Path:
+        """Download ``url`` to ``path`` and return the path; all or nothing.
+
+        Written in this thread to a temporary file beside ``path``, renamed only when
+        complete (see :meth:`AsyncClient.download`). ``progress=True`` draws a tqdm bar.
+
+        Example: ``client.download(url, "data/big.csv", progress=True)``
+
+        Raises:
+            FileNotFoundError: the target's folder does not exist (before the request).
+            HTTPStatusError: the server answered 4xx/5xx.
+            ReadError: the body broke off or is shorter than Content-Length.
+            KeyboardInterrupt: Ctrl-C; the partial file was removed.
+        """
+        return download_sync(
+            BRIDGE, self._engine, url, path, progress=progress, chunk_size=chunk_size,
+            options=dict(options),
+        )
