@@ -18,6 +18,8 @@ Endpoints (JSON unless noted):
     /cookies /cookies/set?name=value /headers /basic-auth/{user}/{passwd} /bearer /echo-id/{id}
     /peer                       {"peer": [host, port]} of the client's end of this connection
     /gone-midway                headers and part of the body, then the connection is aborted
+    /big/{n}                    n pattern bytes (up to 4 GiB) with Content-Length, generated fast
+    /upload-size (POST)         {"size": bytes received}, counted without keeping the body
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ _JSON_DOC: dict[str, Any] = {
     "slideshow": {"author": "Yours Truly", "title": "Sample", "slides": [{"title": "Overview"}]}
 }
 _GONE_MIDWAY_SENT = 100
+_BIG_BLOCK = bytes(range(256)) * 4096  # 1 MiB; equals pattern_bytes(2**20)
 _GONE_MIDWAY_PROMISED = 1000
 
 
@@ -267,6 +270,8 @@ class TestServer:
         r.add_get("/echo-id/{id}", self._echo_id)
         r.add_get("/peer", self._peer)
         r.add_get("/gone-midway", self._gone_midway)
+        r.add_get("/big/{n}", self._big)
+        r.add_post("/upload-size", self._upload_size)
         return app
 
     async def _anything(self, request: web.Request) -> web.StreamResponse:
@@ -383,6 +388,25 @@ class TestServer:
         # Which connection a request came on: a pooled connection keeps its client port.
         peer = request.transport.get_extra_info("peername") if request.transport else None
         return web.json_response({"peer": list(peer[:2]) if peer else None})
+
+    async def _big(self, request: web.Request) -> web.StreamResponse:
+        # Up to 4 GiB of pattern bytes with a Content-Length, written fast from one block.
+        n = _int_param(request, "n", 0, 4 * 2**30)
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        resp.content_length = n
+        await resp.prepare(request)
+        block = _BIG_BLOCK
+        for offset in range(0, n, len(block)):
+            await resp.write(block if n - offset >= len(block) else block[: n - offset])
+        await resp.write_eof()
+        return resp
+
+    async def _upload_size(self, request: web.Request) -> web.StreamResponse:
+        # Counts a (possibly huge) request body without keeping it.
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+        return web.json_response({"size": size})
 
     async def _gone_midway(self, request: web.Request) -> web.StreamResponse:
         headers = {"Content-Type": "application/octet-stream"}
