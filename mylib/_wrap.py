@@ -540,12 +540,18 @@ def make_sync(cls: type) -> type:
     return type(_sync_name(cls.__name__), (_SyncBase,), namespace)
 
 
+def _class_init(cls: type) -> Callable[..., None]:
+    """``cls.__init__``, looked up the way ``cls(...)`` does."""
+    init: Callable[..., None] = getattr(cls, "__init__")  # noqa: B009 (mypy's [misc] on cls.__init__)
+    return init
+
+
 def _init_method(cls: type) -> Callable[..., None]:
     # A fresh function per class: functools.wraps writes onto the function it is given.
     def __init__(self: _SyncBase, *args: Any, **kwargs: Any) -> None:
         _SyncBase.__init__(self, *args, **kwargs)
 
-    return functools.wraps(cls.__init__)(__init__)
+    return functools.wraps(_class_init(cls))(__init__)
 
 
 def _iter_method(original: Callable[..., Any]) -> Callable[..., Any]:
