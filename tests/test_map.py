@@ -1,0 +1,188 @@
+"""map and as_completed (issue 5): order, concurrency, bounded memory, errors, Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+import mylib
+from tests._server import TestServer
+from tests._subproc import REPO_ROOT, _child_env
+
+
+def _tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def test_map_preserves_input_order_for_1000_requests(server: TestServer) -> None:
+    client = mylib.Client(server.url)
+    rs = client.map("GET", [f"/echo-id/{i}" for i in range(1000)], concurrency=50)
+    assert [r.json()["id"] for r in rs] == [str(i) for i in range(1000)]
+
+
+def test_map_runs_requests_concurrently_not_one_after_another(server: TestServer) -> None:
+    client = mylib.Client(server.url)
+    started = time.perf_counter()
+    rs = client.map("GET", ["/delay/0.5"] * 20, concurrency=20)
+    elapsed = time.perf_counter() - started
+    assert all(r.status_code == 200 for r in rs)
+    assert elapsed < 5, f"20 x 0.5 s at concurrency 20 took {elapsed:.1f} s"
+
+
+def test_map_of_huge_generator_pulls_lazily_in_bounded_window(server: TestServer) -> None:
+    # 10,000 rather than 100,000 items to keep the suite fast on a shared 2-core machine; the
+    # window is what is checked, and it does not depend on the count.
+    count, concurrency = 10_000, 20
+    client = mylib.Client(server.url)
+    produced = 0
+    delivered = 0
+    widest = 0
+
+    def urls() -> Iterator[str]:
+        nonlocal produced, widest
+        for i in range(count):
+            produced += 1
+            widest = max(widest, produced - delivered)
+            yield f"/echo-id/{i}"
+
+    for _index, response in client.as_completed("GET", urls(), concurrency=concurrency):
+        assert response.status_code == 200
+        delivered += 1
+    assert delivered == count
+    assert widest <= concurrency + concurrency // 2 + 1, widest
+
+
+def test_map_accepts_requests_and_per_item_option_dicts(server: TestServer) -> None:
+    client = mylib.Client(server.url)
+    built = client.build_request("PUT", "/anything", json={"k": 1})
+    rs = client.map(
+        "GET", [built, {"url": "/anything", "method": "POST", "json": {"n": 2}}, "/get"],
+        headers={"X-All": "yes"},
+    )
+    assert rs[0].json()["method"] == "PUT" and rs[0].json()["json"] == {"k": 1}
+    assert rs[1].json()["method"] == "POST" and rs[1].json()["json"] == {"n": 2}
+    assert rs[1].json()["headers"]["X-All"] == "yes" and rs[2].json()["path"] == "/get"
+
+
+def test_map_return_exceptions_puts_errors_in_place(server: TestServer) -> None:
+    client = mylib.Client(server.url)
+    rs = client.map("GET", ["/echo-id/0", "/gone-midway", "/echo-id/2"], return_exceptions=True)
+    assert rs[0].json() == {"id": "0"} and rs[2].json() == {"id": "2"}
+    assert isinstance(rs[1], mylib.ReadError)
+
+
+def test_map_first_error_cancels_in_flight_siblings(server: TestServer) -> None:
+    tag = _tag()
+    client = mylib.Client(server.url)
+    urls = [f"/delay/30?tag={tag}-{i}" for i in range(3)] + ["/gone-midway"]
+    with pytest.raises(mylib.ReadError):
+        client.map("GET", urls, concurrency=4)
+    for i in range(3):
+        assert server.wait_for("cancelled", f"{tag}-{i}", timeout=10)
+
+
+def test_bad_arguments_fail_before_anything_is_sent(server: TestServer) -> None:
+    client = mylib.Client(server.url)
+    before = sum(server.hits.values())
+    with pytest.raises(ValueError):
+        client.map("GET", ["/get"], concurrency=0)
+    with pytest.raises(TypeError):
+        client.map("GET", 42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="item 1"):
+        client.map("GET", ["/get", 3.5, "/get"])
+    with pytest.raises(TypeError, match="item 0"):
+        client.map("GET", [{"json": {}}])
+    with pytest.raises(TypeError):
+        client.as_completed("GET", "/get")
+    assert sum(server.hits.values()) == before
+
+
+def test_progress_bar_counts_every_response(server: TestServer, capsys: pytest.CaptureFixture[str]
+                                            ) -> None:
+    client = mylib.Client(server.url)
+    rs = client.map("GET", [f"/echo-id/{i}" for i in range(30)], progress=True)
+    assert len(rs) == 30
+    assert "30/30" in capsys.readouterr().err
+
+
+def test_progress_without_tqdm_says_how_to_install(
+    server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with pytest.raises(ImportError, match=r"mylib\[progress\]"):
+        mylib.Client(server.url).map("GET", ["/get"], progress=True)
+
+
+def test_as_completed_early_exit_cancels_the_rest(server: TestServer) -> None:
+    tag = _tag()
+    client = mylib.Client(server.url)
+    urls = ["/echo-id/fast"] + [f"/delay/30?tag={tag}-{i}" for i in range(3)]
+    results = client.as_completed("GET", urls, concurrency=4)
+    index, response = next(results)
+    assert index == 0 and response.status_code == 200
+    for i in range(3):
+        assert server.wait_for("started", f"{tag}-{i}", timeout=10)
+    results.close()
+    for i in range(3):
+        assert server.wait_for("cancelled", f"{tag}-{i}", timeout=10)
+
+
+def test_async_map_order_errors_and_async_iterables(server: TestServer) -> None:
+    async def agen() -> object:
+        for i in range(5):
+            yield f"/echo-id/{i}"
+
+    async def main() -> None:
+        ac = mylib.AsyncClient(server.url)
+        rs = await ac.map("GET", [f"/echo-id/{i}" for i in range(200)], concurrency=20)
+        assert [r.json()["id"] for r in rs] == [str(i) for i in range(200)]
+        rs = await ac.map("GET", agen())  # type: ignore[arg-type]
+        assert [r.json()["id"] for r in rs] == [str(i) for i in range(5)]
+        with pytest.raises(mylib.ReadError):
+            await ac.map("GET", ["/gone-midway", "/get"])
+        seen = sorted([i async for i, _ in ac.as_completed("GET", ["/get"] * 5)])
+        assert seen == [0, 1, 2, 3, 4]
+        with pytest.raises(ValueError):
+            await ac.map("GET", ["/get"], concurrency=-1)
+
+    asyncio.run(main())
+
+
+def test_ctrl_c_during_map_cancels_everything_in_flight(server: TestServer) -> None:
+    tag = _tag()
+    code = f"""
+import mylib, sys
+c = mylib.Client({server.url!r})
+print("ready", flush=True)
+try:
+    c.map("GET", [f"/delay/30?tag={tag}-{{i}}" for i in range(5)], concurrency=5)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+    assert c.get("/echo-id/after").json() == {{"id": "after"}}
+    print("usable", flush=True)
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "dev", "-c", code],
+        cwd=REPO_ROOT, env=_child_env(None), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for i in range(5):
+            assert server.wait_for("started", f"{tag}-{i}", timeout=30)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and err == "", err
+    assert out.split() == ["ready", "KeyboardInterrupt", "usable"]
+    for i in range(5):
+        assert server.wait_for("cancelled", f"{tag}-{i}", timeout=10)
