@@ -59,7 +59,9 @@ def test_sync_hook_calling_the_blocking_api_does_not_deadlock(
     assert threads and threads[0] != "MainThread"
 
 
-def test_async_hook_runs_on_the_loop_that_sends(make_client: ClientFactory, server: TestServer) -> None:
+def test_async_hook_runs_on_the_loop_that_sends(
+    make_client: ClientFactory, server: TestServer
+) -> None:
     threads: list[str] = []
 
     async def hook(request: Any) -> None:
