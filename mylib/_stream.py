@@ -107,15 +107,21 @@ class _Rechunker:
         size = self._size
         if size is None:
             return [data] if data else []
-        if not self._buffer and len(data) == size:
-            return [data]
-        self._buffer += data
+        out: list[bytes] = []
+        start = 0
         buffer = self._buffer
-        if len(buffer) < size:
-            return []
-        cut = len(buffer) - len(buffer) % size
-        out = [bytes(buffer[i : i + size]) for i in range(0, cut, size)]
-        del buffer[:cut]
+        if buffer:
+            start = size - len(buffer)
+            buffer += data[:start]
+            if len(buffer) < size:
+                return out
+            out.append(bytes(buffer))
+            buffer.clear()
+        # Slices straight from the piece: one copy per chunk, as requests' iter_content.
+        end = len(data) - (len(data) - start) % size
+        out.extend([data[i : i + size] for i in range(start, end, size)])
+        if end < len(data):
+            buffer += data[end:]
         return out
 
     def flush(self) -> list[bytes]:
