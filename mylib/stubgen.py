@@ -241,7 +241,12 @@ def _resolve(name: str, module_name: str, depth: int = 0) -> str | None:
                 if _is_submodule(source, alias.name):
                     return f"import {source}.{alias.name} as {name}"
                 if not _exports(source, alias.name):
-                    line = _resolve(alias.name, source, depth + 1)
+                    # Follow it to where it is defined, so a strict checker sees no implicit
+                    # re-export; a module that star-imports it (decimal) is as far as it goes.
+                    try:
+                        line = _resolve(alias.name, source, depth + 1)
+                    except StubError:
+                        line = None
                     if line is not None and line.startswith("from "):
                         origin = line.split()[1]
                         source = origin
@@ -315,7 +320,11 @@ class _ClassStub:
             doc += f"\n\n{inspect.getdoc(cls)}"
         doc = doc.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
         out = [f"class {self.name}:", textwrap.indent(f'"""{doc}\n"""', "    ")]
-        self.method("__init__", getattr(cls, "__init__"), "None")  # noqa: B009
+        init = getattr(cls, "__init__")  # noqa: B009 (mypy refuses cls.__init__)
+        if init is object.__init__:
+            self.lines.append("    def __init__(self) -> None: ...")
+        else:
+            self.method("__init__", init, "None")
         members = _members(cls)
         for name, (kind, member) in sorted(members.items()):
             self._member(name, kind, member)

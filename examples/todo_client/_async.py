@@ -57,7 +57,7 @@ class TodoClient(mylib.AsyncClient):
 
     async def list_todos(self, *, done: bool | None = None) -> list[Todo]:
         """All items, oldest first; ``done=True``/``False`` filters."""
-        params = None if done is None else {"done": "true" if done else "false"}
+        params = {} if done is None else {"done": "true" if done else "false"}
         items: list[Todo] = _checked(await self.get("/todos", params=params))
         return items
 
