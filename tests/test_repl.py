@@ -66,7 +66,7 @@ class Repl:
         self.child.logfile_read = self.transcript
         self.expect(PROMPT)
 
-    def expect(self, text: str, timeout: float = 30) -> None:
+    def expect(self, text: str | type[pexpect.EOF], timeout: float = 30) -> None:
         """Wait for ``text``; on a timeout fail with the transcript and the child's stacks."""
         try:
             self.child.expect_exact(text, timeout=timeout)
@@ -105,7 +105,7 @@ class Repl:
     def exit_cleanly(self) -> None:
         """``exit()``, then assert exit status 0 and no noise anywhere in the session."""
         self.child.sendline("exit()")
-        self.expect(pexpect.EOF)  # type: ignore[arg-type]
+        self.expect(pexpect.EOF)
         self.child.close()
         transcript = self.transcript.getvalue()
         assert self.child.exitstatus == 0, transcript
