@@ -370,3 +370,17 @@ def test_async_client_on_a_loop_never_closed_is_closed_on_that_loop_at_exit(
     assert proc.stdout == "200\nsession closed: True\n"
     noise = [line for line in proc.stderr.splitlines() if "unclosed event loop" not in line]
     assert noise == [], proc.stderr
+
+
+def test_stream_left_open_at_exit_is_closed_silently(any_server: TestServer) -> None:
+    proc = run_child(
+        any_server,
+        """
+        client = mylib.Client(verify=VERIFY)
+        unread = client.stream("GET", URL + "/stream-bytes/200000").__enter__()
+        started = client.stream("GET", URL + "/stream-bytes/200000?chunk_size=1000").__enter__()
+        print(unread.status_code, len(next(started.iter_bytes(1000))))
+        """,
+    )
+    assert_silent(proc)
+    assert proc.stdout == "200 1000\n"
