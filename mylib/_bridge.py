@@ -124,6 +124,12 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
     exactly when a non-daemon thread may still be making requests. These workers are started
     on demand, at most ``max_workers``, and never joined. (A subclass only because
     ``loop.set_default_executor`` insists on one; none of the base's machinery is used.)
+
+    Bookkeeping, under ``_lock``: ``_pending`` counts queued items no worker has taken yet,
+    ``_waiting`` counts workers free to take one (a new worker counts from its start). A
+    worker is started only when more items wait than workers do, so a lookup never queues
+    behind a busy worker while fewer than ``max_workers`` exist. (The first cut counted an
+    "idle" credit per finished item, which overcounted whenever a backlog formed.)
     """
 
     def __init__(self, max_workers: int = 4, name: str = "io-worker") -> None:
@@ -132,7 +138,8 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
         self._max_workers = max_workers
         self._name = name
         self._workers = 0
-        self._idle = 0
+        self._waiting = 0
+        self._pending = 0
         self._lock = threading.Lock()
         self._shutdown = False
 
@@ -143,19 +150,36 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("the I/O loop's executor has been shut down")
+            wanted = self._pending >= self._waiting and self._workers < self._max_workers
+            if wanted and not self._start_worker() and self._workers == 0:
+                raise RuntimeError("no thread can be started while the interpreter exits")
             self._queue.put((future, fn, args, kwargs))
-            if self._idle == 0 and self._workers < self._max_workers:
-                self._workers += 1
-                threading.Thread(
-                    target=self._work, name=f"{self._name}-{self._workers}", daemon=True
-                ).start()
-            else:
-                self._idle -= 1 if self._idle else 0
+            self._pending += 1
         return future
+
+    def _start_worker(self) -> bool:
+        self._workers += 1
+        self._waiting += 1
+        thread = threading.Thread(
+            target=self._work, name=f"{self._name}-{self._workers}", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:
+            # No new threads while the interpreter finalizes (3.12+); an existing worker, if
+            # there is one, takes the item later.
+            self._workers -= 1
+            self._waiting -= 1
+            return False
+        return True
 
     def _work(self) -> None:
         while True:
             item = self._queue.get()
+            with self._lock:
+                self._waiting -= 1
+                if item is not None:
+                    self._pending -= 1
             if item is None:
                 return
             future, fn, args, kwargs = item
@@ -164,8 +188,9 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
                     future.set_result(fn(*args, **kwargs))
                 except BaseException as exc:
                     future.set_exception(exc)
+            del future, fn, args, kwargs, item  # don't keep the last job alive while idle
             with self._lock:
-                self._idle += 1
+                self._waiting += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:

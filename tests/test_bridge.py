@@ -1,0 +1,201 @@
+"""The I/O loop bridge on its own (``mylib._bridge``): no HTTP, a private Bridge per test."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from mylib._bridge import Bridge, BridgeState, _DaemonExecutor
+from tests._subproc import assert_silent, run_python
+
+
+class Closed(Exception):
+    """What the test bridge raises once closed."""
+
+
+class OnLoop(Exception):
+    """What the test bridge raises for a blocking call on its own loop thread."""
+
+
+@pytest.fixture
+def bridge() -> Iterator[Bridge]:
+    b = Bridge("test-bridge", closed_error=Closed, loop_thread_error=OnLoop)
+    yield b
+    b.close()
+
+
+async def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+async def _value(v: int) -> int:
+    return v
+
+
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
+def test_base_exception_in_a_coroutine_reaches_the_caller_and_the_loop_survives(
+    bridge: Bridge, exc_type: type[BaseException]
+) -> None:
+    with pytest.raises(exc_type):
+        bridge.call(_raise, exc_type())
+    assert bridge.call(_value, 7) == 7
+    assert bridge.state is BridgeState.RUNNING
+
+
+def test_timeout_cancels_the_coroutine_on_the_loop(bridge: Bridge) -> None:
+    cancelled = threading.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with pytest.raises(TimeoutError, match=r"timed out after 0\.05 s"):
+        bridge.call(forever, timeout=0.05)
+    assert cancelled.wait(10)
+    assert bridge.call(_value, 1) == 1
+
+
+def test_coroutines_own_timeout_error_is_not_taken_for_the_deadline(bridge: Bridge) -> None:
+    with pytest.raises(TimeoutError, match="mine"):
+        bridge.call(_raise, TimeoutError("mine"), timeout=30)
+
+
+def test_blocking_call_from_the_loop_thread_raises_without_creating_the_coroutine(
+    bridge: Bridge,
+) -> None:
+    made: list[str] = []
+
+    async def inner() -> str:
+        made.append("inner")
+        return "never"
+
+    async def outer() -> str:
+        try:
+            bridge.call(inner)
+        except OnLoop as exc:
+            return str(exc)
+        return "no error"
+
+    assert "deadlock" in bridge.call(outer)
+    assert made == []
+
+
+def test_calls_after_close_fail_fast(bridge: Bridge) -> None:
+    bridge.call(_value, 1)
+    bridge.close()
+    with pytest.raises(Closed, match="shut down"):
+        bridge.call(_value, 1)
+    bridge.close()  # idempotent
+
+
+def test_repr_shows_state(bridge: Bridge) -> None:
+    assert "state=idle" in repr(bridge)
+    bridge.call(_value, 1)
+    assert "state=running" in repr(bridge)
+    bridge.close()
+    assert "state=closed" in repr(bridge) and "'test-bridge'" in repr(bridge)
+
+
+def test_submit_from_finalizer_drops_work_while_the_interpreter_finalizes(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bridge.call(_value, 1)
+    made: list[str] = []
+
+    def cleanup() -> asyncio.Future[None]:
+        made.append("cleanup")
+        raise AssertionError("must not be called")
+
+    monkeypatch.setattr(sys, "is_finalizing", lambda: True)
+    bridge.submit_from_finalizer(cleanup)  # type: ignore[arg-type]
+    assert made == []
+
+
+def test_submit_from_finalizer_on_the_loop_thread_schedules_without_waiting(
+    bridge: Bridge,
+) -> None:
+    ran = threading.Event()
+
+    async def cleanup() -> None:
+        ran.set()
+
+    async def finalizer_on_loop() -> bool:
+        bridge.submit_from_finalizer(cleanup)  # would deadlock if it waited here
+        return ran.is_set()
+
+    assert bridge.call(finalizer_on_loop) is False
+    assert ran.wait(10)
+
+
+def test_submit_from_finalizer_off_the_loop_waits_for_the_cleanup(bridge: Bridge) -> None:
+    bridge.call(_value, 1)
+    ran = threading.Event()
+
+    async def cleanup() -> None:
+        ran.set()
+
+    bridge.submit_from_finalizer(cleanup)
+    assert ran.is_set()
+
+
+def test_finalizer_running_during_interpreter_finalization_never_hangs() -> None:
+    proc = run_python(
+        """
+        import mylib
+        from mylib._loop import BRIDGE
+
+        async def cleanup():
+            print("ran")
+
+        class Holder:
+            def __del__(self):
+                BRIDGE.submit_from_finalizer(cleanup)
+
+        mylib.run(cleanup())  # the loop runs
+        HOLDER = Holder()     # collected when module globals are cleared, after atexit
+        """,
+        timeout=60,
+    )
+    assert_silent(proc)
+    assert proc.stdout == "ran\n"  # once, from mylib.run: the finalizer's work was dropped
+
+
+# -- the resolver executor ----------------------------------------------------------------
+
+
+def test_resolver_executor_runs_lookups_side_by_side_up_to_its_limit() -> None:
+    executor = _DaemonExecutor(max_workers=3, name="test-worker")
+    try:
+        release = threading.Event()
+        # A backlog first: one worker, three quick items.
+        for f in [executor.submit(lambda: None) for _ in range(3)]:
+            f.result(10)
+        started = threading.Semaphore(0)
+
+        def blocked() -> None:
+            started.release()
+            release.wait(10)
+
+        futures = [executor.submit(blocked) for _ in range(3)]
+        for _ in range(3):  # all three run at once: none queued behind a busy worker
+            assert started.acquire(timeout=10)
+        release.set()
+        for f in futures:
+            f.result(10)
+        assert executor._workers <= 3
+    finally:
+        executor.shutdown()
+
+
+def test_resolver_executor_refuses_work_after_shutdown() -> None:
+    executor = _DaemonExecutor()
+    executor.shutdown()
+    with pytest.raises(RuntimeError, match="shut down"):
+        executor.submit(lambda: None)
