@@ -151,10 +151,18 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
             if self._shutdown:
                 raise RuntimeError("the I/O loop's executor has been shut down")
             wanted = self._pending >= self._waiting and self._workers < self._max_workers
-            if wanted and not self._start_worker() and self._workers == 0:
-                raise RuntimeError("no thread can be started while the interpreter exits")
-            self._queue.put((future, fn, args, kwargs))
-            self._pending += 1
+            if not (wanted and not self._start_worker() and self._workers == 0):
+                self._queue.put((future, fn, args, kwargs))
+                self._pending += 1
+                return future
+        # No worker exists and none may start (Python 3.12.0/3.12.1 after the main thread
+        # ended): run it right here, on the loop. A lookup briefly blocks the loop, which
+        # beats failing a request that a non-daemon thread still makes.
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
         return future
 
     def _start_worker(self) -> bool:
@@ -166,8 +174,8 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
         try:
             thread.start()
         except RuntimeError:
-            # No new threads while the interpreter finalizes (3.12+); an existing worker, if
-            # there is one, takes the item later.
+            # No new threads while the interpreter finalizes (and, on 3.12.0/3.12.1, once
+            # the main thread has ended); an existing worker, if any, takes the item later.
             self._workers -= 1
             self._waiting -= 1
             return False
@@ -437,7 +445,15 @@ class Bridge:
             thread = threading.Thread(
                 target=self._thread_main, args=(loop, ready), name=self.name, daemon=True
             )
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError as exc:
+                # Python 3.12.0/3.12.1 refuse new threads once the main thread has ended.
+                loop.close()
+                raise self._closed_error(
+                    "mylib's I/O loop cannot start now: this Python refuses new threads "
+                    "once the main thread has ended; make a first request before it ends"
+                ) from exc
             ready.wait()
             if not thread.is_alive():
                 raise self._closed_error("mylib's I/O loop thread failed to start")

@@ -266,13 +266,13 @@ def test_non_daemon_thread_requests_after_main_thread_ended_succeed(
 
 def test_resolving_a_host_name_after_main_thread_ended_works(tls_server: TestServer) -> None:
     # getaddrinfo runs on the loop's executor, which must still take work after
-    # threading._shutdown; several lookups at once must not queue behind each other forever.
+    # threading._shutdown, even when its first worker thread is needed only then.
     proc = run_child(
         tls_server,
         """
         import threading
-        from concurrent.futures import ThreadPoolExecutor
         client = mylib.Client(verify=VERIFY)
+        client.get(URL + "/get")  # the loop runs; 127.0.0.1 needed no lookup, so no worker
         url = URL.replace("127.0.0.1", "localhost")
         def late():
             threading.main_thread().join()
@@ -283,6 +283,33 @@ def test_resolving_a_host_name_after_main_thread_ended_works(tls_server: TestSer
     )
     assert_silent(proc)
     assert proc.stdout == "0\n1\n"
+
+
+def test_first_use_after_main_thread_ended_works_or_fails_cleanly(
+    any_server: TestServer,
+) -> None:
+    # Python 3.12.0/3.12.1 refuse to start any thread once the main thread has ended, so
+    # the I/O loop cannot start then: the caller must get a clear mylib error, nothing else.
+    proc = run_child(
+        any_server,
+        """
+        import threading
+        client = mylib.Client(verify=VERIFY)
+        def late():
+            threading.main_thread().join()
+            try:
+                threading.Thread(target=lambda: None, daemon=True).start()
+            except RuntimeError:
+                print("threads refused", flush=True)
+            try:
+                print(client.get(URL + "/get").status_code, flush=True)
+            except mylib.ClientClosedError as exc:
+                print("ClientClosedError", "main thread has ended" in str(exc), flush=True)
+        threading.Thread(target=late).start()
+        """,
+    )
+    assert_silent(proc)
+    assert proc.stdout in ("200\n", "threads refused\nClientClosedError True\n")
 
 
 # -- exit is prompt ---------------------------------------------------------------------------
