@@ -111,10 +111,12 @@ class _Outcome:
 class _Call:
     """The handle a waiting caller keeps to cancel its task on the loop."""
 
-    __slots__ = ("task",)
+    __slots__ = ("cancelled", "task")
 
     def __init__(self) -> None:
         self.task: asyncio.Task[Any] | None = None
+        #: Set on the loop when the caller gave up before the task started: it must not run.
+        self.cancelled = False
 
 
 class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -305,8 +307,11 @@ class Bridge:
         loop = self._ready_loop()
         handle = _Call()
         coro = self._run_call(handle, fn(*args, **kwargs), timeout)
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        future: concurrent.futures.Future[_Outcome] | None = None
         try:
+            # Inside the try: Ctrl-C can land in run_coroutine_threadsafe after the task was
+            # scheduled (e.g. while this thread waits for the GIL), and must cancel it too.
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
             outcome = self._wait(future, None if timeout is None else timeout + _BACKSTOP_SLACK)
         except BaseException:
             self._cancel(loop, handle, future)
@@ -341,6 +346,9 @@ class Bridge:
     async def _run_call(
         self, handle: _Call, coro: Coroutine[Any, Any, Any], timeout: float | None
     ) -> _Outcome:
+        if handle.cancelled:
+            coro.close()  # its caller gave up before it started; never "never awaited"
+            return _Outcome(error=asyncio.CancelledError())
         task = asyncio.current_task()
         handle.task = task
         calls = self._calls
@@ -390,7 +398,7 @@ class Bridge:
         self,
         loop: asyncio.AbstractEventLoop,
         handle: _Call,
-        future: concurrent.futures.Future[_Outcome],
+        future: concurrent.futures.Future[_Outcome] | None,
     ) -> None:
         """Cancel an interrupted caller's task and wait, bounded, for its cleanup."""
         cleaned: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -398,8 +406,9 @@ class Bridge:
         def cancel_on_loop() -> None:
             task = handle.task
             if task is None or task.done():
-                # Not started yet: cancelling the outer future keeps it from ever running.
-                future.cancel()
+                # Not started yet: the flag makes it close its coroutine without running it
+                # (cancelling the future instead would leave that coroutine never awaited).
+                handle.cancelled = True
                 cleaned.set_result(None)
                 return
             task.add_done_callback(lambda _: cleaned.set_result(None))
@@ -409,7 +418,8 @@ class Bridge:
             loop.call_soon_threadsafe(cancel_on_loop)
             cleaned.result(_INTERRUPT_GRACE)
         except BaseException:
-            future.cancel()
+            if future is not None:
+                future.cancel()
 
     # -- starting -------------------------------------------------------------------------
 
