@@ -9,6 +9,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -411,3 +412,26 @@ def test_timeout_raises_timeout_error_and_server_sees_cancellation(
         client.get(f"{any_server.url}/delay/30?tag={tag}", timeout=0.3)
     assert any_server.wait_for("cancelled", tag)
     assert client.get(any_server.url + "/get").status_code == 200
+
+
+def test_ctrl_c_landing_while_the_request_is_scheduled_still_cancels_it(
+    server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen in a Jupyter kernel under load: SIGINT was handled inside run_coroutine_threadsafe
+    # after the task had been scheduled, the caller got KeyboardInterrupt, and the request ran
+    # on, orphaned, for its full 30 s.
+    real = asyncio.run_coroutine_threadsafe
+    tag = _tag()
+
+    def interrupted_after_scheduling(coro: Any, loop: asyncio.AbstractEventLoop) -> Any:
+        monkeypatch.setattr(asyncio, "run_coroutine_threadsafe", real)
+        real(coro, loop)
+        assert server.wait_for("started", tag, timeout=30)
+        raise KeyboardInterrupt
+
+    c = mylib.Client()
+    monkeypatch.setattr(asyncio, "run_coroutine_threadsafe", interrupted_after_scheduling)
+    with pytest.raises(KeyboardInterrupt):
+        c.get(f"{server.url}/delay/30?tag={tag}")
+    assert server.wait_for("cancelled", tag), "the orphaned request was never cancelled"
+    assert c.get(server.url + "/get").status_code == 200
