@@ -83,6 +83,11 @@ _INTERRUPT_GRACE: Final = 2.0
 _FINALIZER_TIMEOUT: Final = 2.0
 #: Extra time the caller's backstop wait adds to a timeout enforced on the loop.
 _BACKSTOP_SLACK: Final = 5.0
+#: In asyncio debug mode (``python -X dev``), how long a callback on the I/O loop may run
+#: before it is reported. The default 0.1 s reports GIL waits that are not the loop's doing
+#: (another thread forking, a C extension holding the GIL) as "Executing ... took 0.13
+#: seconds" on a busy machine; a real stall of the shared loop is still reported.
+_SLOW_CALLBACK: Final = 1.0
 
 
 class BridgeState(enum.Enum):
@@ -488,6 +493,7 @@ class Bridge:
         executor = _DaemonExecutor(name=f"{self.name}-worker")
         try:
             loop.set_default_executor(executor)
+            loop.slow_callback_duration = _SLOW_CALLBACK
             asyncio.set_event_loop(loop)
             loop.run_until_complete(self._main(ready))
         finally:
