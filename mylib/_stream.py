@@ -58,8 +58,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncStreamResponse", "StreamResponse", "StreamState", "open_stream"]
 
-#: How much one read from aiohttp may return. Large reads are what make streaming fast.
-READ_PIECE: Final = 1 << 20
 #: The prefetch buffer stops reading once it holds this much (plus at most one piece).
 PREFETCH_LIMIT: Final = 1 << 20
 
@@ -372,12 +370,14 @@ class AsyncStreamResponse(_StreamInfo):
         self._started = True
 
     async def _pieces(self) -> AsyncGenerator[bytes, None]:
-        """The body as it arrives, in pieces of up to :data:`READ_PIECE` bytes."""
+        """The body in the pieces the socket delivered (up to 256 KiB each)."""
         content = self._raw.content
         try:
             while True:
                 with translating(self.request):
-                    data = await content.read(READ_PIECE)
+                    # readany() hands over what the socket delivered without joining it
+                    # into a new buffer: one copy fewer than read(n), measurably faster.
+                    data = await content.readany()
                 if not data:
                     break
                 yield data
