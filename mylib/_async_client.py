@@ -82,10 +82,13 @@ UNSET: Final = _Unset.UNSET
 
 @dataclass(slots=True)
 class _Call:
-    """One ``send()``: when its total timeout ends, and how many tries the current hop took."""
+    """One ``send()``: when its total timeout ends, how many tries the current hop took, and
+    whether the final response comes back with its body unread (a stream)."""
 
     deadline: float | None
+    stream: bool = False
     attempts: int = 0
+
 
 _CLOSED_MESSAGE = (
     "this client has been closed; make a new one (there is no need to close mylib clients: "
@@ -338,13 +341,20 @@ class AsyncClient:
                 ``error.attempts`` says how many tries the last hop took.
             TransportError: no whole response (see the exception tree in ``mylib``).
         """
+        return await self._send(request, stream=False)
+
+    async def _send(self, request: Request, *, stream: bool) -> Response:
+        """:meth:`send`, shared with streams (``stream=True``): then the final response comes
+        back with its body unread (``_raw`` open, owned by the caller), and the total timeout
+        has covered only getting it, as httpx's ``send(request, stream=True)``."""
         self._check_open()
         task = asyncio.current_task()
         active = self._active
         if task is not None:
             active.add(task)
         total = request.timeout.total
-        call = _Call(None if total is None else asyncio.get_running_loop().time() + total)
+        deadline = None if total is None else asyncio.get_running_loop().time() + total
+        call = _Call(deadline, stream)
         try:
             if total is None:
                 return await self._send_handling_auth(request, call)
@@ -377,9 +387,14 @@ class AsyncClient:
                 raise TypeError(f"{request.auth!r}.auth_flow() yielded no request")
             while True:
                 response = await self._follow_redirects(current, call)
-                following = await _advance(flow, response)
+                try:
+                    following = await _advance(flow, response)
+                except BaseException:
+                    _close(response)
+                    raise
                 if following is None:
                     return response
+                await _discard(response)
                 current = following
         finally:
             await _close_flow(flow)
@@ -391,6 +406,7 @@ class AsyncClient:
             if not (request.follow_redirects and response.is_redirect):
                 response.history = history
                 return response
+            await _discard(response)
             if len(history) >= self._config.max_redirects:
                 response.history = history
                 raise TooManyRedirects(
@@ -411,44 +427,45 @@ class AsyncClient:
         while True:
             call.attempts += 1
             try:
-                response = await self._send_hop(request, call.attempts)
+                response = await self._send_hop(request, call)
             except Exception as exc:
-                if (
-                    call.attempts > limit
-                    or not should_retry_error(exc)
-                    or not await self._back_off(request, call, None, type(exc).__name__)
-                ):
+                delay = self._retry_delay(call, limit, None) if should_retry_error(exc) else None
+                if delay is None:
                     if isinstance(exc, Error):
                         exc.attempts = call.attempts
                     raise
+                await self._back_off(request, delay, type(exc).__name__)
                 continue
-            if (
-                call.attempts > limit
-                or response.status_code not in retry.statuses
-                or not await self._back_off(request, call, response, str(response.status_code))
-            ):
+            retried = response.status_code in retry.statuses
+            delay = self._retry_delay(call, limit, response) if retried else None
+            if delay is None:
                 response.attempts = call.attempts
                 return response
+            await _discard(response)
+            await self._back_off(request, delay, str(response.status_code))
 
-    async def _back_off(
-        self, request: Request, call: _Call, response: Response | None, why: str
-    ) -> bool:
-        """Wait before the next try; False (no wait) when it would outlast the total timeout."""
+    def _retry_delay(self, call: _Call, limit: int, response: Response | None) -> float | None:
+        """The wait before the next try; None when there is none: out of tries, or the wait
+        would outlast the total timeout."""
+        if call.attempts > limit:
+            return None
         delay = retry_delay(self._config.retry, call.attempts, response)
         loop = asyncio.get_running_loop()
         if call.deadline is not None and loop.time() + delay >= call.deadline:
-            return False
+            return None
+        return delay
+
+    async def _back_off(self, request: Request, delay: float, why: str) -> None:
         log_retry(request.method, request.url, why, delay)
         await asyncio.sleep(delay)
-        return True
 
-    async def _send_hop(self, request: Request, attempt: int) -> Response:
+    async def _send_hop(self, request: Request, call: _Call) -> Response:
         """One try of one hop: request hooks, the send, logging, response hooks."""
         hooks = self._config.event_hooks
         if hooks["request"]:
             await run_hooks(hooks["request"], request)
-        log_request(request.method, request.url, attempt)
-        response = await self._send_once(request)
+        log_request(request.method, request.url, call.attempts)
+        response = await self._send_once(request, stream=call.stream)
         log_response(
             request.method,
             request.url,
@@ -457,10 +474,19 @@ class AsyncClient:
             response.elapsed.total_seconds(),
         )
         if hooks["response"]:
-            await run_hooks(hooks["response"], response)
+            try:
+                await run_hooks(hooks["response"], response)
+            except BaseException:
+                _close(response)
+                raise
         return response
 
-    async def _send_once(self, request: Request) -> Response:
+    async def _send_once(self, request: Request, stream: bool = False) -> Response:
+        """One aiohttp request: the response with its body read and the connection released,
+        or, when ``stream`` is true, with the body unread and ``_raw`` open.
+
+        The single seam :class:`mylib.testing.Mocker` replaces: everything above it runs.
+        """
         session = self._sessions.get()
         config = self._config
         url = request.url
@@ -474,7 +500,7 @@ class AsyncClient:
         loop = asyncio.get_running_loop()
         started = loop.time()
         with translating(request):
-            async with session.request(
+            sending = session.request(
                 request.method,
                 url,
                 headers=headers,
@@ -483,9 +509,14 @@ class AsyncClient:
                 allow_redirects=False,
                 timeout=_aiohttp_timeout(request.timeout),
                 proxy=proxy_for(config, url),
-            ) as raw:
-                body = await raw.read()
-        return Response(
+            )
+            if stream:
+                raw = await sending
+                body = b""
+            else:
+                async with sending as raw:
+                    body = await raw.read()
+        response = Response(
             status_code=raw.status,
             reason=raw.reason or "",
             headers=raw.headers,
@@ -495,6 +526,9 @@ class AsyncClient:
             elapsed=datetime.timedelta(seconds=loop.time() - started),
             json_loads=config.json_loads or jsonlib.loads,
         )
+        if stream:
+            response._raw = raw
+        return response
 
     async def request(
         self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
@@ -604,9 +638,12 @@ class AsyncClient:
                 async for chunk in r.aiter_bytes(1 << 20):
                     ...
 
-        Redirects are followed (their bodies discarded); ``timeout``'s total covers getting
-        the final headers, its ``read`` limit every wait for the body. Leaving the block
-        closes the stream and frees the connection.
+        It goes through the same pipeline as :meth:`request`: auth flows, event hooks,
+        cookies, retries and redirects (the bodies of responses not returned are read and
+        their connections reused). Response hooks see the final response before its body
+        is read (``content`` is empty). ``timeout``'s total covers getting the final
+        headers, its ``read`` limit every wait for the body. Leaving the block closes the
+        stream and frees the connection.
 
         Raises:
             The errors of :meth:`request`, when the block is entered.
@@ -743,6 +780,31 @@ async def _close_flow(
         await flow.aclose()
     else:
         flow.close()
+
+
+async def _discard(response: Response) -> None:
+    """Finish a streamed response the pipeline replaces (a redirect hop, a retried status, a
+    401 the auth flow answered): read its body, small as a rule, so the connection goes back
+    to the pool, and keep it as ``content`` (history and errors show it, as when not
+    streaming). Closes the connection instead if reading fails or is cancelled."""
+    raw, response._raw = response._raw, None
+    if raw is None:
+        return
+    try:
+        with translating(response.request):
+            response.content = await raw.read()
+    except BaseException:
+        raw.close()
+        raise
+    raw.release()
+
+
+def _close(response: Response) -> None:
+    """Drop a streamed response's connection on an error path, where awaiting a read is
+    not an option (the task may be cancelled)."""
+    raw, response._raw = response._raw, None
+    if raw is not None:
+        raw.close()
 
 
 def _parse_cookie_header(values: list[str]) -> dict[str, str]:

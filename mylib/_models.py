@@ -23,6 +23,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from ._errors import DecodingError, HTTPStatusError, redact_url
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from ._auth import Auth
 
 __all__ = ["Request", "Response", "Retry", "Timeout"]
@@ -204,6 +206,7 @@ class Response:
         "__weakref__",
         "_encoding",
         "_json_loads",
+        "_raw",
         "_text",
         "attempts",
         "content",
@@ -242,7 +245,8 @@ class Response:
         self.content = content
         #: The request that produced this response.
         self.request = request
-        #: Time from sending the request until the whole body was read.
+        #: Time from sending the request until the whole body was read (for a stream,
+        #: until its headers arrived).
         self.elapsed = elapsed
         #: The redirect responses that led here, oldest first.
         self.history: list[Response] = history if history is not None else []
@@ -251,6 +255,10 @@ class Response:
         self._json_loads = json_loads
         self._encoding: str | None = None
         self._text: str | None = None
+        # Set only inside the engine, for a streamed send: the open aiohttp response whose
+        # body is still unread (``content`` stays b"" until then). Whoever takes the response
+        # from the engine owns it and must read-and-release or close it.
+        self._raw: aiohttp.ClientResponse | None = None
 
     def __repr__(self) -> str:
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""

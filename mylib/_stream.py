@@ -23,11 +23,9 @@ hook registered with :func:`mylib._sessions.add_before_close_hook`.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import codecs
 import collections
 import contextlib
-import datetime
 import enum
 import json as jsonlib
 import weakref
@@ -39,17 +37,13 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from ._config import proxy_for
 from ._errors import (
     ClientClosedError,
     HTTPStatusError,
-    TimeoutError,
-    TooManyRedirects,
     redact_url,
     translating,
 )
 from ._models import Request, Response
-from ._redirects import next_request
 from ._sessions import add_before_close_hook
 
 if TYPE_CHECKING:
@@ -168,80 +162,16 @@ def _charset(headers: CIMultiDictProxy[str]) -> str | None:
 
 
 async def open_stream(client: AsyncClient, request: Request) -> AsyncStreamResponse:
-    """Send ``request`` and return once the final response's headers are in.
+    """Send ``request`` through the engine's pipeline and return once the final response's
+    headers are in.
 
-    Redirects are followed by reading and discarding the intermediate bodies. The request's
+    Auth, hooks, cookies, retries and redirects run exactly as for ``send()``: the engine
+    reads and releases the bodies of the responses it does not return. The request's
     ``total`` timeout covers getting the final headers; the body is then bounded by the
     ``read`` timeout (the longest silence), so a long download is never cut off.
     """
-    client._check_open()
-    total = request.timeout.total
-    if total is None:
-        return await _open_following(client, request)
-    scope = asyncio.timeout(total)
-    try:
-        async with scope:
-            return await _open_following(client, request)
-    except builtins.TimeoutError as exc:
-        if not scope.expired():
-            raise
-        raise TimeoutError(
-            f"timed out after {total} s ({request.method} {redact_url(request.url)})",
-            request=request,
-        ) from exc
-
-
-async def _open_following(client: AsyncClient, request: Request) -> AsyncStreamResponse:
-    from ._async_client import _aiohttp_timeout  # the engine's one timeout mapping
-
-    session = client._sessions.get()
-    config = client._config
-    history: list[Response] = []
-    loop = asyncio.get_running_loop()
-    while True:
-        proxy = proxy_for(config, request.url)
-        started = loop.time()
-        with translating(request):
-            raw = await session.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                data=request.content,
-                allow_redirects=False,
-                timeout=_aiohttp_timeout(request.timeout),
-                proxy=proxy,
-            )
-        redirect = (
-            request.follow_redirects
-            and raw.status in (301, 302, 303, 307, 308)
-            and "Location" in raw.headers
-        )
-        if not redirect:
-            return AsyncStreamResponse(raw, request, history, session, client)
-        try:
-            with translating(request):
-                body = await raw.read()  # small, and needed to reuse the connection
-        finally:
-            raw.release()
-        response = Response(
-            status_code=raw.status,
-            reason=raw.reason or "",
-            headers=raw.headers,
-            url=str(raw.url),
-            content=body,
-            request=request,
-            elapsed=datetime.timedelta(seconds=loop.time() - started),
-        )
-        if len(history) >= config.max_redirects:
-            response.history = history
-            raise TooManyRedirects(
-                f"exceeded {config.max_redirects} redirects "
-                f"({request.method} {redact_url(request.url)})",
-                request=request,
-                response=response,
-            )
-        history.append(response)
-        request = next_request(request, response)
+    response = await client._send(request, stream=True)
+    return AsyncStreamResponse(response, client)
 
 
 # -- the shared face --------------------------------------------------------------------------
@@ -258,20 +188,19 @@ class _StreamInfo:
     history: list[Response]
     _encoding: str | None
 
-    def _set_info(self, raw: aiohttp.ClientResponse, request: Request,
-                  history: list[Response]) -> None:
+    def _set_info(self, source: Response | _StreamInfo) -> None:
         #: The status code, e.g. 200.
-        self.status_code = raw.status
+        self.status_code = source.status_code
         #: The reason phrase, e.g. "OK".
-        self.reason = raw.reason or ""
+        self.reason = source.reason
         #: The headers, case-insensitive.
-        self.headers = raw.headers
+        self.headers = source.headers
         #: The final URL, after redirects.
-        self.url = str(raw.url)
+        self.url = source.url
         #: The request that produced this response.
-        self.request = request
+        self.request = source.request
         #: The redirect responses that led here, oldest first (their bodies were read).
-        self.history = history
+        self.history = source.history
         self._encoding = None
 
     @property
@@ -328,23 +257,23 @@ class AsyncStreamResponse(_StreamInfo):
         ClientClosedError: the stream (or its client) was closed.
     """
 
-    def __init__(
-        self,
-        raw: aiohttp.ClientResponse,
-        request: Request,
-        history: list[Response],
-        session: aiohttp.ClientSession,
-        client: AsyncClient,
-    ) -> None:
-        self._set_info(raw, request, history)
-        self._raw = raw
-        self._session = session
+    def __init__(self, response: Response, client: AsyncClient) -> None:
+        self._set_info(response)
+        # The open aiohttp response; None when the engine answered with a response already
+        # read (the Mocker's), whose content is then served as the body.
+        self._raw = response._raw
+        response._raw = None  # this stream owns the connection now
+        self._read_body = response.content
+        self._session: aiohttp.ClientSession | None = None
         self._json_loads: Callable[..., Any] = client._config.json_loads or jsonlib.loads
         self._state = StreamState.OPEN
         self._content: bytes | None = None
         self._started = False
         self._prefetch: _Prefetch | None = None
-        _OPEN.setdefault(session, set()).add(self)
+        if self._raw is not None:
+            # The session the engine just sent on: this loop's, so still the current one.
+            self._session = client._sessions.get()
+            _OPEN.setdefault(self._session, set()).add(self)
 
     def __repr__(self) -> str:
         return (f"<AsyncStreamResponse [{self.status_code} {self.reason}] "
@@ -371,20 +300,24 @@ class AsyncStreamResponse(_StreamInfo):
 
     async def _pieces(self) -> AsyncGenerator[bytes, None]:
         """The body in the pieces the socket delivered (up to 256 KiB each)."""
-        content = self._raw.content
         try:
-            while True:
-                with translating(self.request):
-                    # readany() hands over what the socket delivered without joining it
-                    # into a new buffer: one copy fewer than read(n), measurably faster.
-                    data = await content.readany()
-                if not data:
-                    break
+            while data := await self._next_piece():
                 yield data
             self._finish()
         finally:
             if self._state is StreamState.OPEN:
                 self._abort()
+
+    async def _next_piece(self) -> bytes:
+        """The next piece of the body; b"" at its end."""
+        if self._raw is None:
+            # A response the engine already read (the Mocker's): its body is one piece.
+            data, self._read_body = self._read_body, b""
+            return data
+        with translating(self.request):
+            # readany() hands over what the socket delivered without joining it into a
+            # new buffer: one copy fewer than read(n), measurably faster.
+            return await self._raw.content.readany()
 
     async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         """The body in chunks of ``chunk_size`` bytes (the last may be shorter), or as it
@@ -451,17 +384,19 @@ class AsyncStreamResponse(_StreamInfo):
     def _finish(self) -> None:
         # The whole body arrived: the connection goes back to the pool.
         self._state = StreamState.CONSUMED
-        self._raw.release()
+        if self._raw is not None:
+            self._raw.release()
         self._forget()
 
     def _abort(self) -> None:
         # Unread body left on the wire: the connection cannot be reused, drop it.
         self._state = StreamState.CLOSED
-        self._raw.close()
+        if self._raw is not None:
+            self._raw.close()
         self._forget()
 
     def _forget(self) -> None:
-        streams = _OPEN.get(self._session)
+        streams = None if self._session is None else _OPEN.get(self._session)
         if streams is not None:
             streams.discard(self)
 
@@ -574,7 +509,7 @@ class StreamResponse(_StreamInfo):
     """
 
     def __init__(self, inner: AsyncStreamResponse, bridge: Bridge) -> None:
-        self._set_info(inner._raw, inner.request, inner.history)
+        self._set_info(inner)
         self._inner = inner
         self._bridge = bridge
         self._content: bytes | None = None

@@ -13,10 +13,11 @@ Example::
 
 The mock replaces only the network: what mylib does above it (base_url joining, headers,
 auth, redirects, retries, error translation, ``raise_for_status``) still runs, for the
-blocking :class:`~mylib.Client`, :class:`~mylib.AsyncClient` and the module-level helpers
-alike, on whatever thread or loop they run. As in requests_mock, the most recent matching
-registration wins. A request nothing matches raises :class:`NoMockAddress` (a
-:class:`mylib.ConnectError`), so a test never reaches a real server by accident.
+blocking :class:`~mylib.Client`, :class:`~mylib.AsyncClient`, their streams and downloads,
+and the module-level helpers alike, on whatever thread or loop they run (a stream gets the
+mocked body in one piece). As in requests_mock, the most recent matching registration wins.
+A request nothing matches raises :class:`NoMockAddress` (a :class:`mylib.ConnectError`), so
+a test never reaches a real server by accident.
 """
 
 from __future__ import annotations
@@ -344,10 +345,15 @@ class Mocker:
             self._original = AsyncClient.__dict__["_send_once"]
             mocker = self
 
-            async def _send_once(client: AsyncClient, request: Request) -> Response:
+            async def _send_once(
+                client: AsyncClient, request: Request, stream: bool = False
+            ) -> Response:
+                # Answered already read, even for a stream: streams serve a read response's
+                # content as their body.
                 return mocker._answer(request)
 
-            # The seam is the engine's single-hop send: everything above it still runs.
+            # The seam is the engine's single-hop send: everything above it still runs,
+            # for streams (client.stream, download) too.
             AsyncClient._send_once = _send_once  # type: ignore[method-assign,assignment]
         return self
 

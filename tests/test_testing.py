@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import re
 
 import pytest
 
 import mylib
+from mylib._stream import StreamState
 from mylib.testing import ANY, Mocker, NoMockAddress
 
 API = "https://api.example.test"
@@ -128,3 +130,23 @@ def test_aioresponses_intercepts_sessions_on_mylibs_io_thread() -> None:
         m.get(f"{API}/legacy", payload={"from": "aioresponses"})
         r = mylib.Client().get(f"{API}/legacy")
     assert r.json() == {"from": "aioresponses"}
+
+
+def test_mocked_body_is_served_to_streams_and_downloads(tmp_path: pathlib.Path) -> None:
+    body = bytes(range(256)) * 40
+    with Mocker() as m:
+        m.get(f"{API}/old", status_code=302, headers={"Location": "/file"})
+        m.get(f"{API}/file", content=body)
+        client = mylib.Client(API)
+        with client.stream("GET", "/old") as r:
+            chunks = list(r.iter_bytes(4096))
+        saved = client.download("/file", tmp_path / "file.bin")
+
+        async def main() -> bytes:
+            async with mylib.AsyncClient(API).stream("GET", "/file") as ar:
+                return await ar.aread()
+
+        assert asyncio.run(main()) == body
+    assert b"".join(chunks) == body and [len(c) for c in chunks] == [4096, 4096, 2048]
+    assert [h.status_code for h in r.history] == [302] and r.state is StreamState.CONSUMED
+    assert saved.read_bytes() == body
