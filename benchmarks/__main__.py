@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                     for variant in cell.variants:
                         if (wanted and variant not in wanted) or (cell.name, variant) in skip:
                             continue
+                        if cell.kind == "stream":
+                            server.warm_page_cache(srv)
                         rec = _run_worker(variant, cell, srv, args, client_cpu, env)
                         rec.update(type="result", round=rnd)
                         if rec["status"] == "n/a":
