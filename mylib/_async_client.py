@@ -725,27 +725,37 @@ class AsyncClient:
         *,
         progress: bool = False,
         chunk_size: int | None = None,
+        resume: bool = False,
         **options: Unpack[RequestOptions],
     ) -> pathlib.Path:
         """Download ``url`` to ``path`` and return the path; all or nothing.
 
         The body goes to a temporary file beside ``path``, renamed only when complete and as
-        long as Content-Length says; a failed download leaves no file behind. File writes go
-        through the loop's executor. ``chunk_size`` sets the write size (default: as the
-        body arrives, in large pieces).
+        long as the server said (Content-Length, or Content-Range's full size); a failed
+        download leaves no file behind. File writes go through the loop's executor.
+        ``chunk_size`` sets the write size (default: as the body arrives, in large pieces).
 
-        Example: ``await client.download(url, "data/big.csv")``
+        ``resume=True`` writes to ``.<name>.part`` beside ``path`` and keeps it when the
+        download fails or is interrupted; the next ``resume=True`` call for the same path
+        asks only for the rest (``Range``, with ``If-Range`` so a changed file is fetched
+        whole again). A server without Range support sends everything again, which is
+        written from the start. Run one download per path at a time.
+
+        Example: ``await client.download(url, "data/big.iso", resume=True)``
 
         Raises:
             FileNotFoundError: the target's folder does not exist (before the request).
+            ValueError: ``resume=True`` with a Range header of your own.
             HTTPStatusError: the server answered 4xx/5xx.
-            ReadError: the body broke off or is shorter than Content-Length.
+            ReadError: the body broke off or is shorter than the full size announced (with
+                ``resume``, the partial file is kept and the error's note names it).
             The errors of :meth:`request`.
         """
         from ._download import download_async
 
         return await download_async(
-            self, url, path, progress=progress, chunk_size=chunk_size, options=dict(options)
+            self, url, path, progress=progress, chunk_size=chunk_size, resume=resume,
+            options=dict(options),
         )
 
 

@@ -290,22 +290,25 @@ class Client:
         *,
         progress: bool = False,
         chunk_size: int | None = None,
+        resume: bool = False,
         **options: Unpack[RequestOptions],
     ) -> pathlib.Path:
         """Download ``url`` to ``path`` and return the path; all or nothing.
 
-        Written in this thread to a temporary file beside ``path``, renamed only when
-        complete (see :meth:`AsyncClient.download`). ``progress=True`` draws a tqdm bar.
+        Written in this thread to a file beside ``path``, renamed only when complete (see
+        :meth:`AsyncClient.download`, also for ``resume``). ``progress=True`` draws a tqdm
+        bar.
 
-        Example: ``client.download(url, "data/big.csv", progress=True)``
+        Example: ``client.download(url, "data/big.iso", resume=True, progress=True)``
 
         Raises:
             FileNotFoundError: the target's folder does not exist (before the request).
+            ValueError: ``resume=True`` with a Range header of your own.
             HTTPStatusError: the server answered 4xx/5xx.
-            ReadError: the body broke off or is shorter than Content-Length.
-            KeyboardInterrupt: Ctrl-C; the partial file was removed.
+            ReadError: the body broke off or is shorter than the full size announced.
+            KeyboardInterrupt: Ctrl-C; the partial file was removed (kept with ``resume``).
         """
         return download_sync(
             BRIDGE, self._engine, url, path, progress=progress, chunk_size=chunk_size,
-            options=dict(options),
+            resume=resume, options=dict(options),
         )

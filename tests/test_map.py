@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 import mylib
+from mylib.testing import ANY, Mocker
 from tests._server import TestServer
 from tests._subproc import REPO_ROOT, _child_env
 
@@ -56,6 +58,49 @@ def test_map_of_huge_generator_pulls_lazily_in_bounded_window(server: TestServer
         assert response.status_code == 200
         delivered += 1
     assert delivered == count
+    assert widest <= concurrency + concurrency // 2 + 1, widest
+
+
+def test_map_of_100000_url_generator_stays_within_its_window_and_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 5: "a generator of 100,000 URLs runs with bounded memory".
+
+    The subject is map's lazy, bounded pulling, not the network, so Mocker answers: it
+    replaces only the engine's single-hop send, and everything of map (the job on the I/O
+    loop, its workers, the exchanges, the pulling in this thread) runs as usual.
+    """
+    count, concurrency = 100_000, 20
+    produced = delivered = widest = 0
+
+    class CountingBar:
+        # Stands in for tqdm: map reports each batch of results handed back to this thread,
+        # which is what "completed" means for the window.
+        def __init__(self, **_: object) -> None:
+            pass
+
+        def update(self, n: float = 1) -> None:
+            nonlocal delivered
+            delivered += int(n)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", types.SimpleNamespace(tqdm=CountingBar))
+
+    def urls() -> Iterator[str]:
+        nonlocal produced, widest
+        for i in range(count):
+            produced += 1
+            widest = max(widest, produced - delivered)
+            yield f"/items/{i}"
+
+    client = mylib.Client("https://api.test")
+    with Mocker() as m:
+        m.get(ANY, content=b"ok")
+        rs = client.map("GET", urls(), concurrency=concurrency, progress=True)
+    assert produced == delivered == len(rs) == count
+    assert all(r.url == f"https://api.test/items/{i}" for i, r in enumerate(rs))
     assert widest <= concurrency + concurrency // 2 + 1, widest
 
 

@@ -85,6 +85,7 @@ class SyncTodoClient:
         *,
         progress: bool = ...,
         chunk_size: int | None = ...,
+        resume: bool = ...,
         **options: Unpack[RequestOptions],
     ) -> pathlib.Path: ...
     def get(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response: ...
