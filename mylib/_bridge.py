@@ -318,15 +318,23 @@ class Bridge:
         """
         loop = self._ready_loop()
         handle = _Call()
-        coro = self._run_call(handle, fn(*args, **kwargs), timeout)
+        inner: Coroutine[Any, Any, T] | None = None
+        coro: Coroutine[Any, Any, _Outcome] | None = None
         future: concurrent.futures.Future[_Outcome] | None = None
         try:
-            # Inside the try: Ctrl-C can land in run_coroutine_threadsafe after the task was
-            # scheduled (e.g. while this thread waits for the GIL), and must cancel it too.
+            # All inside the try: Ctrl-C can land anywhere here, even inside
+            # run_coroutine_threadsafe after the task was scheduled (e.g. while this thread
+            # waits for the GIL), and must neither orphan the work nor leave a coroutine
+            # "never awaited".
+            inner = fn(*args, **kwargs)
+            coro = self._run_call(handle, inner, timeout)
             future = asyncio.run_coroutine_threadsafe(coro, loop)
             outcome = self._wait(future, None if timeout is None else timeout + _BACKSTOP_SLACK)
         except BaseException:
-            self._cancel(loop, handle, future)
+            if future is None:
+                self._abandon(loop, handle, coro, inner)
+            else:
+                self._cancel(loop, handle, future)
             raise
         if outcome.error is not None:
             try:
@@ -405,6 +413,27 @@ class Bridge:
                     deadline -= 0.1
                     if deadline <= 0:
                         raise
+
+    def _abandon(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handle: _Call,
+        coro: Coroutine[Any, Any, Any] | None,
+        inner: Coroutine[Any, Any, Any] | None,
+    ) -> None:
+        """Clean up after an interruption that came before ``run_coroutine_threadsafe``
+        returned, when it is unknown whether the call was scheduled.
+
+        Closing a coroutine that has not started is silent and final (if a task was made for
+        it, that task fails at once and nobody hears of it); closing one the loop is already
+        running raises ValueError, and then it is cancelled like any interrupted call.
+        """
+        try:
+            for pending in (coro, inner):
+                if pending is not None:
+                    pending.close()
+        except ValueError:
+            self._cancel(loop, handle, None)
 
     def _cancel(
         self,

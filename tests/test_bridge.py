@@ -199,3 +199,37 @@ def test_resolver_executor_refuses_work_after_shutdown() -> None:
     executor.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
         executor.submit(lambda: None)
+
+
+@pytest.mark.parametrize("scheduled", [False, True], ids=["before-scheduling", "after"])
+def test_ctrl_c_while_a_call_is_being_submitted_leaves_no_coroutine_never_awaited(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch, scheduled: bool
+) -> None:
+    # Regression (issue 5, a flaky Ctrl-C download test): a KeyboardInterrupt landing between
+    # creating the call's coroutines and getting the future back left them never awaited.
+    import gc
+    import warnings
+
+    bridge.call(_value, 0)  # the loop is running
+    ran: list[str] = []
+    real_submit = asyncio.run_coroutine_threadsafe
+
+    async def work() -> None:
+        ran.append("started")
+
+    def interrupted_submit(coro: object, loop: asyncio.AbstractEventLoop) -> object:
+        if scheduled:
+            real_submit(coro, loop)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(asyncio, "run_coroutine_threadsafe", interrupted_submit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyboardInterrupt):
+            bridge.call(work)
+        monkeypatch.undo()
+        assert bridge.call(_value, 7) == 7  # the loop ran whatever was scheduled, and lives
+        gc.collect()
+    never_awaited = [w for w in caught if "never awaited" in str(w.message)]
+    assert never_awaited == []
+    assert ran == []  # the interrupted work never ran
