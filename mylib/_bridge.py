@@ -422,18 +422,44 @@ class Bridge:
         inner: Coroutine[Any, Any, Any] | None,
     ) -> None:
         """Clean up after an interruption that came before ``run_coroutine_threadsafe``
-        returned, when it is unknown whether the call was scheduled.
+        returned, when it is unknown whether the call was scheduled, or even started.
 
-        Closing a coroutine that has not started is silent and final (if a task was made for
-        it, that task fails at once and nobody hears of it); closing one the loop is already
-        running raises ValueError, and then it is cancelled like any interrupted call.
+        The decision is made on the loop, the coroutines' only safe owner: a call already
+        started is cancelled like any interrupted call; one not started (queued or not) is
+        closed, which is silent (a task made for it fails unheard) and leaves no "never
+        awaited" warning. Closing here, in the caller's thread, could tear down a coroutine
+        the loop is in the middle of.
         """
+        if coro is None:
+            if inner is not None:
+                inner.close()  # never handed to anyone
+            return
+        handle.cancelled = True  # should the task start after all, it closes itself at once
+        cleaned: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def reap_on_loop() -> None:
+            task = handle.task
+            if task is not None and not task.done():
+                task.add_done_callback(lambda _: cleaned.set_result(None))
+                task.cancel()
+                return
+            # Not started: any task made for it runs its first step after this callback
+            # (the loop runs callbacks in order), so closing it now cannot race with it.
+            coro.close()
+            if inner is not None:
+                inner.close()
+            cleaned.set_result(None)
+
         try:
-            for pending in (coro, inner):
-                if pending is not None:
-                    pending.close()
-        except ValueError:
-            self._cancel(loop, handle, None)
+            loop.call_soon_threadsafe(reap_on_loop)
+        except RuntimeError:  # the loop is closed: nothing runs it, close it here
+            coro.close()
+            if inner is not None:
+                inner.close()
+            return
+        # A second Ctrl-C gives up at once.
+        with contextlib.suppress(BaseException):
+            cleaned.result(_INTERRUPT_GRACE)
 
     def _cancel(
         self,

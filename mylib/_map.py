@@ -6,9 +6,9 @@ A :class:`MapJob` lives on the loop: a queue of built requests and at most ``con
 worker tasks that take from it and send. A *driver* feeds it and drains its results in one
 step, :meth:`MapJob.exchange`: it hands over newly built requests, then waits until results
 are ready (or the queue runs low) and gets back the results plus how many more requests the
-job wants. The number of requests pulled but not yet handed back is held at about
-1.5 x ``concurrency``, so a generator of millions of URLs runs in bounded memory and no more
-than ``concurrency`` tasks ever exist.
+job wants. The number of requests pulled but not yet handed back is held at
+:func:`lookahead` (``concurrency + max(concurrency, 32)``), so a generator of millions of URLs
+runs in bounded memory and no more than ``concurrency`` tasks ever exist.
 
 * The blocking driver (``Client.map``/``Client.as_completed``) pulls from the user's iterable
   and builds the requests **in the caller's thread**, and each exchange is one hop onto the
@@ -42,7 +42,14 @@ if TYPE_CHECKING:
     from ._async_client import AsyncClient
     from ._bridge import Bridge
 
-__all__ = ["MapJob", "MapResult", "check_concurrency", "check_items", "map_sync_iter"]
+__all__ = [
+    "MapJob",
+    "MapResult",
+    "check_concurrency",
+    "check_items",
+    "lookahead",
+    "map_sync_iter",
+]
 
 #: One finished item: its index in the input and its Response, or the mylib error it raised
 #: (only with ``return_exceptions=True``).
@@ -152,11 +159,14 @@ class MapJob:
         self._error: BaseException | None = None
         self._outstanding = 0
         #: How many requests may be pulled and not yet handed back.
-        self._target = concurrency + max(1, concurrency // 2)
+        self._target = lookahead(concurrency)
+        spare = self._target - concurrency
         #: Below this many queued requests the driver is asked for more.
-        self._low = max(1, concurrency // 2)
-        #: While the queue is healthy, hand back results in batches of at least this many.
-        self._batch = max(1, concurrency // 8)
+        self._low = max(1, spare // 2)
+        #: While the queue is healthy, hand back results in batches of at least this many:
+        #: each exchange is a thread hop costing about as much as a loopback request, so it
+        #: must carry many results (handing back every one or two cost 25% of throughput).
+        self._batch = max(1, spare // 2)
 
     @property
     def want(self) -> int:
@@ -257,6 +267,13 @@ class MapJob:
             task.cancel()
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
+
+
+def lookahead(concurrency: int) -> int:
+    """How many items map() pulls ahead of the results it has handed back: ``concurrency``
+    in flight plus a queue of ``max(concurrency, 32)`` so workers never starve between two
+    exchanges. Bounded, whatever the length of the input."""
+    return concurrency + max(concurrency, 32)
 
 
 async def _new_job(client: AsyncClient, concurrency: int, return_exceptions: bool) -> MapJob:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 import mylib
+from mylib._map import lookahead
 from mylib.testing import ANY, Mocker
 from tests._server import TestServer
 from tests._subproc import REPO_ROOT, _child_env
@@ -58,7 +59,7 @@ def test_map_of_huge_generator_pulls_lazily_in_bounded_window(server: TestServer
         assert response.status_code == 200
         delivered += 1
     assert delivered == count
-    assert widest <= concurrency + concurrency // 2 + 1, widest
+    assert widest <= lookahead(concurrency) + 1, widest
 
 
 def test_map_of_100000_url_generator_stays_within_its_window_and_in_order(
@@ -101,7 +102,7 @@ def test_map_of_100000_url_generator_stays_within_its_window_and_in_order(
         rs = client.map("GET", urls(), concurrency=concurrency, progress=True)
     assert produced == delivered == len(rs) == count
     assert all(r.url == f"https://api.test/items/{i}" for i, r in enumerate(rs))
-    assert widest <= concurrency + concurrency // 2 + 1, widest
+    assert widest <= lookahead(concurrency) + 1, widest
 
 
 def test_map_accepts_requests_and_per_item_option_dicts(server: TestServer) -> None:
