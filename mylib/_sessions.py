@@ -123,8 +123,10 @@ class LoopSessions:
         return session
 
     def has_session(self) -> bool:
-        """True if any loop has a live session for this client."""
-        return any(not s.closed for s in self._sessions.values())
+        """True if any loop has a live session for this client (safe from any thread: the
+        snapshot is taken in one step, so a loop adding a session meanwhile cannot break
+        the iteration)."""
+        return any(not s.closed for s in list(self._sessions.values()))
 
     async def aclose(self) -> None:
         """Close the running loop's session now; schedule the other loops' on their loops."""
