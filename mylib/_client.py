@@ -14,7 +14,6 @@ from typing import Any, Unpack
 
 from ._async_client import AsyncClient
 from ._bridge import BridgeState
-from ._download import download_sync
 from ._errors import ClientClosedError
 from ._loop import BRIDGE
 from ._map import MapResult, check_concurrency, check_items, collect_sync, map_sync_iter
@@ -308,6 +307,8 @@ class Client:
             ReadError: the body broke off or is shorter than the full size announced.
             KeyboardInterrupt: Ctrl-C; the partial file was removed (kept with ``resume``).
         """
+        from ._download import download_sync  # lazily: keeps tempfile out of the import
+
         return download_sync(
             BRIDGE, self._engine, url, path, progress=progress, chunk_size=chunk_size,
             resume=resume, options=dict(options),

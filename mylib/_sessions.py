@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import ctypes
 import itertools
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -149,7 +148,10 @@ def _park(*objects: Any) -> None:
     """Keep ``objects`` alive until the process ends, so their finalizers never run."""
     if not _GRAVEYARD:
         # An extra reference that is never released: even interpreter finalization, which
-        # clears module globals, then leaves the list and everything in it alone.
+        # clears module globals, then leaves the list and everything in it alone. (ctypes is
+        # imported here, on this rare path, to keep it out of ``import mylib``.)
+        import ctypes
+
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(_GRAVEYARD))
     _GRAVEYARD.append(objects)
 

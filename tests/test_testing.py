@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import pathlib
 import re
+from typing import Any
 
 import pytest
 
@@ -150,3 +151,29 @@ def test_mocked_body_is_served_to_streams_and_downloads(tmp_path: pathlib.Path) 
     assert b"".join(chunks) == body and [len(c) for c in chunks] == [4096, 4096, 2048]
     assert [h.status_code for h in r.history] == [302] and r.state is StreamState.CONSUMED
     assert saved.read_bytes() == body
+
+
+def test_same_test_code_runs_under_requests_mock_and_mylib_mocker() -> None:
+    # Parity of the surface: a requests user's test, with only the library and the mocker
+    # swapped, observes the same things.
+    import requests
+    import requests_mock
+
+    def scenario(m: Any, http: Any) -> list[object]:
+        m.get(f"{API}/users/1", json={"id": 1})
+        m.post(f"{API}/users", status_code=201, json={"id": 2})
+        m.get(f"{API}/flaky", [{"status_code": 503}, {"text": "ok"}])
+        seen: list[object] = []
+        r = http.get(f"{API}/users/1", params={"expand": "all"})
+        seen += [r.status_code, r.json(), m.last_request.qs]
+        r = http.post(f"{API}/users", json={"name": "Ada"})
+        seen += [r.status_code, r.json(), m.last_request.method, m.last_request.json()]
+        seen += [http.get(f"{API}/flaky").status_code for _ in range(3)]
+        seen += [m.called, m.call_count]
+        return seen
+
+    with requests_mock.Mocker() as rm:
+        theirs = scenario(rm, requests.Session())
+    with Mocker() as mm:
+        ours = scenario(mm, mylib.Client())
+    assert ours == theirs
