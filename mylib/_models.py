@@ -188,6 +188,23 @@ class Request:
         return f"<Request {self.method} {redact_url(self.url)}>"
 
 
+def charset_of(headers: Mapping[str, str]) -> str | None:
+    """The Content-Type's charset, normalized (``"UTF8"`` -> ``"utf-8"``), or None when it is
+    missing or unknown to Python."""
+    content_type = headers.get("Content-Type")
+    if not content_type:
+        return None
+    message = Message()
+    message["content-type"] = content_type
+    charset = message.get_param("charset")
+    if isinstance(charset, str):
+        try:
+            return codecs.lookup(charset.strip("'\"")).name
+        except LookupError:
+            return None
+    return None
+
+
 _LINK_RE = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
 
 
@@ -284,18 +301,7 @@ class Response:
         (then ``text`` decodes UTF-8, honouring a BOM)."""
         if self._encoding is not None:
             return self._encoding
-        content_type = self.headers.get("Content-Type")
-        if not content_type:
-            return None
-        message = Message()
-        message["content-type"] = content_type
-        charset = message.get_param("charset")
-        if isinstance(charset, str):
-            try:
-                return codecs.lookup(charset.strip("'\"")).name
-            except LookupError:
-                return None
-        return None
+        return charset_of(self.headers)
 
     @encoding.setter
     def encoding(self, value: str | None) -> None:

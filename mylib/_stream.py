@@ -30,7 +30,6 @@ import enum
 import json as jsonlib
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
-from email.message import Message
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -43,7 +42,7 @@ from ._errors import (
     redact_url,
     translating,
 )
-from ._models import Request, Response
+from ._models import Request, Response, charset_of
 from ._sessions import add_before_close_hook
 
 if TYPE_CHECKING:
@@ -145,19 +144,6 @@ class _LineSplitter:
         return pending.splitlines()
 
 
-def _charset(headers: CIMultiDictProxy[str]) -> str | None:
-    content_type = headers.get("Content-Type")
-    if not content_type:
-        return None
-    message = Message()
-    message["content-type"] = content_type
-    charset = message.get_param("charset")
-    if isinstance(charset, str):
-        with contextlib.suppress(LookupError):
-            return codecs.lookup(charset.strip("'\"")).name
-    return None
-
-
 # -- opening (on the loop) ----------------------------------------------------------------------
 
 
@@ -212,7 +198,7 @@ class _StreamInfo:
     def encoding(self) -> str | None:
         """The charset ``iter_text`` uses: the one set here, else the Content-Type's, else
         None (UTF-8)."""
-        return self._encoding or _charset(self.headers)
+        return self._encoding or charset_of(self.headers)
 
     @encoding.setter
     def encoding(self, value: str | None) -> None:
