@@ -114,9 +114,10 @@ _READ_BUFSIZE: Final = 1 << 18
 def _new_session(config: ClientConfig) -> aiohttp.ClientSession:
     """A session for the running loop. Module-level, so it holds no reference to a client."""
     # unsafe=True: aiohttp's default jar silently drops cookies from IP hosts (127.0.0.1).
+    # The client's own cookies= are not put in the jar: aiohttp would keep them as "shared"
+    # cookies and send them to every host, a redirect to another origin included. They go
+    # out as the request's Cookie header instead, which redirects strip across origins.
     jar = aiohttp.CookieJar(unsafe=True)
-    if config.cookies:
-        jar.update_cookies(config.cookies)
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=config.ssl, limit=100),
         cookie_jar=jar,
@@ -153,8 +154,9 @@ class AsyncClient:
             ``https://h/v1/x``.
         headers: Sent with every request (a request's own headers win).
         params: Query parameters added to every request (a request's own win).
-        cookies: Cookies sent with every request; the client's jar also keeps the cookies
-            servers set (also for IP hosts such as 127.0.0.1).
+        cookies: Cookies sent with every request (a request's own win), but never to another
+            origin on a redirect; the client's jar also keeps the cookies servers set (also
+            for IP hosts such as 127.0.0.1).
         auth: ``(user, password)`` for HTTP Basic auth, :class:`BearerAuth`,
             :class:`DigestAuth`, your own :class:`Auth`, or a callable ``fn(request)``; used
             for every request (a bare str is refused: say BearerAuth or a tuple).
@@ -306,8 +308,10 @@ class AsyncClient:
         )
         if content_type is not None and "Content-Type" not in merged:
             merged["Content-Type"] = content_type
-        if cookies is not None:
-            merged["Cookie"] = _cookie_header(cookies)
+        if cookies is not None and not isinstance(cookies, Mapping):
+            raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
+        if cookies or config.cookies:
+            merged["Cookie"] = _cookie_header(merge_mappings(config.cookies, cookies))
         return Request(
             method.upper(),
             target,
@@ -760,8 +764,6 @@ class AsyncClient:
 
 
 def _cookie_header(cookies: CookieTypes) -> str:
-    if not isinstance(cookies, Mapping):
-        raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
     jar: SimpleCookie = SimpleCookie()
     for name, value in cookies.items():
         jar[name] = value

@@ -66,6 +66,19 @@ def test_authorization_and_cookies_are_not_sent_to_another_origin(
     assert not lowered & {"authorization", "cookie", "proxy-authorization"}
 
 
+def test_client_cookies_are_not_sent_to_another_origin(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    # Regression: client-level cookies were seeded into aiohttp's jar as "shared" cookies,
+    # which aiohttp sends to every host, a cross-origin redirect target included.
+    other = server.url.replace("127.0.0.1", "localhost") + "/anything"
+    c = make_client(cookies={"sid": "SECRET"})
+    assert c.get(server.url + "/anything").json()["headers"]["Cookie"] == "sid=SECRET"
+    echo = c.get(f"{server.url}/redirect-to?url={quote(other)}").json()
+    assert echo["url"].startswith("http://localhost")
+    assert "cookie" not in {k.lower() for k in echo["headers"]}
+
+
 def test_credentials_kept_on_a_same_origin_redirect(
     make_client: ClientFactory, any_server: TestServer
 ) -> None:
