@@ -15,7 +15,6 @@ mylib's blocking API, without stalling or deadlocking the loop.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import inspect
@@ -25,6 +24,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
+from ._hooks import run_blocking
 from ._models import Request, Response
 
 __all__ = ["Auth", "BasicAuth", "BearerAuth", "DigestAuth", "FunctionAuth", "to_auth"]
@@ -134,8 +134,7 @@ class FunctionAuth(Auth):
         if inspect.iscoroutinefunction(self._fn):
             result = await self._fn(request)
         else:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(None, self._fn, request)
+            result = await run_blocking(self._fn, request)
         yield result if isinstance(result, Request) else request
 
 

@@ -68,7 +68,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar, cast
 
-__all__ = ["Bridge", "BridgeState"]
+__all__ = ["Bridge", "BridgeState", "DaemonExecutor"]
 
 T = TypeVar("T")
 
@@ -131,7 +131,7 @@ class _Call:
         self.cancelled = False
 
 
-class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
+class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
     """A tiny executor of daemon threads for the loop's blocking helpers (``getaddrinfo``).
 
     ``ThreadPoolExecutor`` refuses new work once ``threading._shutdown`` has run, which is
@@ -552,7 +552,7 @@ class Bridge:
     # -- the loop thread ------------------------------------------------------------------
 
     def _thread_main(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-        executor = _DaemonExecutor(name=f"{self.name}-worker")
+        executor = DaemonExecutor(name=f"{self.name}-worker")
         try:
             loop.set_default_executor(executor)
             loop.slow_callback_duration = _SLOW_CALLBACK

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from ._bridge import DaemonExecutor
 
 __all__ = ["EVENTS", "check_event_hooks", "run_hooks"]
 
@@ -54,14 +58,45 @@ def check_event_hooks(value: object) -> dict[str, tuple[Callable[[Any], Any], ..
     return hooks
 
 
+_executor: DaemonExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _callback_executor() -> DaemonExecutor:
+    # Its own threads, not the loop's default executor: that one also resolves host names,
+    # and four blocking hooks each waiting on a request to a named host held all its workers,
+    # so the lookups those requests needed never ran (a deadlock, found in review).
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = DaemonExecutor(max_workers=32, name="mylib-callback")
+        return _executor
+
+
+def _forget_executor_after_fork() -> None:
+    global _executor, _executor_lock
+    _executor, _executor_lock = None, threading.Lock()  # its threads did not survive the fork
+
+
+os.register_at_fork(after_in_child=_forget_executor_after_fork)
+
+
+async def run_blocking(fn: Callable[[Any], Any], arg: object) -> Any:
+    """``fn(arg)`` in a worker thread of mylib's callback pool, awaited from the loop.
+
+    The pool's daemon threads keep working after ``threading._shutdown`` (a non-daemon
+    thread's requests at exit) and are never shared with DNS lookups.
+    """
+    return await asyncio.get_running_loop().run_in_executor(_callback_executor(), fn, arg)
+
+
 async def run_hooks(hooks: Sequence[Callable[[Any], Any]], arg: object) -> None:
     """Call each hook with ``arg``: coroutine functions on the loop, others in a thread."""
     for hook in hooks:
         if inspect.iscoroutinefunction(hook):
             await hook(arg)
             continue
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(None, hook, arg)
+        result = await run_blocking(hook, arg)
         if inspect.isawaitable(result):
             # A callable object whose __call__ is async, detected only by its result.
             await result

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mylib._bridge import Bridge, BridgeState, _DaemonExecutor
+from mylib._bridge import Bridge, BridgeState, DaemonExecutor
 from tests._subproc import assert_silent, run_python
 
 
@@ -171,7 +171,7 @@ def test_finalizer_running_during_interpreter_finalization_never_hangs() -> None
 
 
 def test_resolver_executor_runs_lookups_side_by_side_up_to_its_limit() -> None:
-    executor = _DaemonExecutor(max_workers=3, name="test-worker")
+    executor = DaemonExecutor(max_workers=3, name="test-worker")
     try:
         release = threading.Event()
         # A backlog first: one worker, three quick items.
@@ -195,7 +195,7 @@ def test_resolver_executor_runs_lookups_side_by_side_up_to_its_limit() -> None:
 
 
 def test_resolver_executor_refuses_work_after_shutdown() -> None:
-    executor = _DaemonExecutor()
+    executor = DaemonExecutor()
     executor.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
         executor.submit(lambda: None)

@@ -85,3 +85,28 @@ def test_bad_event_hooks_are_refused(hooks: Any, error: type[Exception]) -> None
         mylib.Client(event_hooks=hooks)
     with pytest.raises(error, match="event_hooks"):
         mylib.AsyncClient(event_hooks=hooks)
+
+
+def test_many_blocking_hooks_calling_named_hosts_at_once_do_not_deadlock(
+    server: TestServer,
+) -> None:
+    # Regression (found in review): plain hooks ran on the loop's default executor, which
+    # also resolves host names; four hooks blocked in requests to "localhost" held all its
+    # workers and the lookups those requests needed never ran. Subprocess: it used to hang.
+    from tests._subproc import assert_silent, run_python
+
+    named = server.url.replace("127.0.0.1", "localhost")
+    proc = run_python(
+        f"""
+        import mylib
+        other = mylib.Client()
+        def hook(response):
+            assert other.get({named!r} + "/get").status_code == 200
+        c = mylib.Client(event_hooks={{"response": [hook]}})
+        rs = c.map("GET", [{server.url!r} + "/get"] * 16, concurrency=8)
+        print(sorted({{r.status_code for r in rs}}))
+        """,
+        timeout=60,
+    )
+    assert_silent(proc)
+    assert proc.stdout.strip() == "[200]"
