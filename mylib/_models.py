@@ -13,6 +13,7 @@ import json as jsonlib
 import math
 import re
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from email.message import Message
 from http.cookies import SimpleCookie
@@ -114,8 +115,8 @@ class Retry:
 
     total: int = 3
     backoff_factor: float = 0.5
-    statuses: frozenset[int] = field(default=frozenset({429, 502, 503, 504}))
-    methods: frozenset[str] = field(default=_IDEMPOTENT)
+    statuses: AbstractSet[int] = field(default=frozenset({429, 502, 503, 504}))
+    methods: AbstractSet[str] = field(default=_IDEMPOTENT)
     respect_retry_after: bool = True
     max_backoff: float = 30.0
 

@@ -6,7 +6,7 @@ import email.utils
 import random
 import time
 
-from ._errors import ConnectError, RemoteProtocolError
+from ._errors import ConnectError, RemoteProtocolError, TLSError
 from ._models import Response, Retry
 
 __all__ = ["retry_delay", "should_retry_error"]
@@ -15,7 +15,10 @@ __all__ = ["retry_delay", "should_retry_error"]
 def should_retry_error(exc: BaseException) -> bool:
     """Connection failures (nothing was sent, including a connect timeout, or the server
     dropped a kept-alive connection) are retried; read timeouts and errors mid-body are not,
-    since the server may have acted."""
+    since the server may have acted. A failed TLS check is not retried either: a certificate
+    that did not verify will not verify a moment later."""
+    if isinstance(exc, TLSError):
+        return False
     if isinstance(exc, ConnectError):
         return True
     return isinstance(exc, RemoteProtocolError) and not isinstance(exc, TimeoutError)

@@ -95,3 +95,14 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
 def test_streamed_body_is_not_retried(make_client: ClientFactory, server: TestServer) -> None:
     r = make_client(retries=_FAST).put(server.url + "/status/503", content=iter([b"x"]))
     assert r.attempts == 1
+
+
+def test_certificate_that_does_not_verify_is_not_retried(
+    make_client: ClientFactory, tls_server: TestServer
+) -> None:
+    # Found in review: TLSError is a ConnectError, so a bad certificate was retried with
+    # backoff, only to fail the same way each time.
+    c = make_client(retries=mylib.Retry(3, backoff_factor=0))
+    with pytest.raises(mylib.TLSError) as info:
+        c.get(tls_server.url + "/get")
+    assert info.value.attempts == 1
