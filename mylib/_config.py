@@ -12,7 +12,7 @@ import os
 import ssl
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from multidict import CIMultiDict
@@ -33,20 +33,21 @@ USER_AGENT = "mylib/0.1.0"
 class ClientConfig:
     """A client's options after validation (see ``Client.__init__`` for their meaning)."""
 
-    base_url: URL | None
-    headers: CIMultiDict[str]
-    params: Any
-    cookies: Mapping[str, str]
-    auth: Auth | None
+    # repr=False on what may hold secrets: a config shows up in debuggers and logged locals.
+    base_url: URL | None = field(repr=False)
+    headers: CIMultiDict[str] = field(repr=False)
+    params: Any = field(repr=False)
+    cookies: Mapping[str, str] = field(repr=False)
+    auth: Auth | None = field(repr=False)
     timeout: Timeout
     retry: Retry
     follow_redirects: bool
     max_redirects: int
     ssl: ssl.SSLContext | bool
-    proxy: URL | None
+    proxy: URL | None = field(repr=False)
     trust_env: bool
     #: The environment's proxies, read once when the client was made (``trust_env``).
-    env_proxies: tuple[tuple[str, str], ...]
+    env_proxies: tuple[tuple[str, str], ...] = field(repr=False)
     event_hooks: Mapping[str, tuple[Callable[[Any], Any], ...]]
     json_dumps: Callable[[Any], bytes | str] | None
     json_loads: Callable[..., Any] | None

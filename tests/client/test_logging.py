@@ -48,3 +48,24 @@ def test_nothing_is_logged_above_debug(
     caplog.set_level(logging.INFO, logger="mylib")
     make_client().get(server.url + "/get")
     assert not [r for r in caplog.records if r.name == "mylib"]
+
+
+def test_no_repr_shows_a_credential() -> None:
+    # Found in review: the client's config had the default dataclass repr, which printed
+    # static Authorization headers, cookies and the proxy's password.
+    c = mylib.Client(
+        "http://user:SECRET@api.example/v1",
+        headers={"Authorization": "Bearer SECRET"},
+        cookies={"sid": "SECRET"},
+        proxy="http://p:SECRET@proxy.example:3128",
+        auth=mylib.DigestAuth("u", "SECRET"),
+    )
+    shown = [
+        repr(c),
+        repr(c._engine),
+        repr(c._engine._config),
+        repr(c.build_request("GET", "/items")),
+        repr(mylib.BasicAuth("u", "SECRET")),
+        repr(mylib.BearerAuth("SECRET")),
+    ]
+    assert not [text for text in shown if "SECRET" in text]
