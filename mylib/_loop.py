@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Coroutine
 from typing import Any, TypeVar, cast
 
@@ -52,6 +53,9 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     try:
         return cast(T, BRIDGE.call(_await, coro, timeout=timeout))
     except BaseException:
-        # Refused before it ran (closed, wrong thread): close it, so no "never awaited" noise.
-        coro.close()
+        if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+            # Refused before it ran (closed, wrong thread, Ctrl-C before it started): close
+            # it, so no "never awaited" noise. One that started belongs to the loop, which
+            # cancels it; closing it from this thread would run its cleanup in the wrong one.
+            coro.close()
         raise
