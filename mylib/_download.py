@@ -361,12 +361,31 @@ async def download_async(
         raise
 
 
+#: The async download hands the executor this much at a time: one thread hop per piece
+#: (often 16-64 KiB) would be hundreds of hops per MB on the caller's loop.
+_WRITE_BATCH = 1 << 20
+
+
 async def _acopy(chunks: AsyncIterator[bytes], part: _PartFile, bar: Bar) -> None:
     loop = asyncio.get_running_loop()
+
+    def write_all(batch: list[bytes]) -> None:
+        for chunk in batch:
+            part.write(chunk)
+
+    pending: list[bytes] = []
+    size = 0
     try:
         bar.update(part.offset)
         async for chunk in chunks:
-            await loop.run_in_executor(None, part.write, chunk)
-            bar.update(len(chunk))
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _WRITE_BATCH:
+                batch, written, pending, size = pending, size, [], 0
+                await loop.run_in_executor(None, write_all, batch)
+                bar.update(written)
+        if pending:
+            await loop.run_in_executor(None, write_all, pending)
+            bar.update(size)
     finally:
         bar.close()
