@@ -371,12 +371,17 @@ class Response:
         """
         if self.status_code < 400:
             return self
-        kind = "client error" if self.status_code < 500 else "server error"
-        raise HTTPStatusError(
-            f"{self.status_code} {self.reason} ({kind}) for {self.request.method} "
-            f"{redact_url(self.url)}",
-            response=self,
-        )
+        raise status_error(self)
+
+
+def status_error(response: Any) -> HTTPStatusError:
+    """The :class:`HTTPStatusError` for a 4xx/5xx ``response`` (a Response or a stream)."""
+    kind = "client error" if response.status_code < 500 else "server error"
+    return HTTPStatusError(
+        f"{response.status_code} {response.reason} ({kind}) for {response.request.method} "
+        f"{redact_url(response.url)}",
+        response=response,
+    )
 
 
 def merge_mappings(

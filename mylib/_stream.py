@@ -31,18 +31,17 @@ import json as jsonlib
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 from multidict import CIMultiDictProxy
 
 from ._errors import (
     ClientClosedError,
-    HTTPStatusError,
     redact_url,
     translating,
 )
-from ._models import Request, Response, charset_of
+from ._models import Request, Response, charset_of, status_error
 from ._sessions import add_before_close_hook
 
 if TYPE_CHECKING:
@@ -217,12 +216,7 @@ class _StreamInfo:
         """
         if self.status_code < 400:
             return self
-        kind = "client error" if self.status_code < 500 else "server error"
-        raise HTTPStatusError(
-            f"{self.status_code} {self.reason} ({kind}) for {self.request.method} "
-            f"{redact_url(self.url)}",
-            response=cast(Response, self),
-        )
+        raise status_error(self)
 
 
 # -- async face -------------------------------------------------------------------------------
