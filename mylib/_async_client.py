@@ -13,18 +13,18 @@ import datetime
 import enum
 import functools
 import json as jsonlib
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Unpack
 
 import aiohttp
 from yarl import URL
 
-from ._auth import Auth, BasicAuth, to_auth
+from ._auth import Auth, BasicAuth, advance_flow, close_flow, to_auth
 from ._config import ClientConfig, make_config, proxy_for, to_headers
 from ._content import encode_body
+from ._cookies import cookie_header, parse_cookie_header
 from ._errors import (
     ClientClosedError,
     Error,
@@ -311,7 +311,7 @@ class AsyncClient:
         if cookies is not None and not isinstance(cookies, Mapping):
             raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
         if cookies or config.cookies:
-            merged["Cookie"] = _cookie_header(merge_mappings(config.cookies, cookies))
+            merged["Cookie"] = cookie_header(merge_mappings(config.cookies, cookies))
         return Request(
             method.upper(),
             target,
@@ -386,13 +386,13 @@ class AsyncClient:
             return await self._follow_redirects(request, call)
         flow = request.auth.auth_flow(request)
         try:
-            current = await _advance(flow, None)
+            current = await advance_flow(flow, None)
             if current is None:
                 raise TypeError(f"{request.auth!r}.auth_flow() yielded no request")
             while True:
                 response = await self._follow_redirects(current, call)
                 try:
-                    following = await _advance(flow, response)
+                    following = await advance_flow(flow, response)
                 except BaseException:
                     _close(response)
                     raise
@@ -401,7 +401,7 @@ class AsyncClient:
                 await _discard(response)
                 current = following
         finally:
-            await _close_flow(flow)
+            await close_flow(flow)
 
     async def _follow_redirects(self, request: Request, call: _Call) -> Response:
         history: list[Response] = []
@@ -500,7 +500,7 @@ class AsyncClient:
             # Passed as cookies=, so a per-request cookie wins over the jar's of the same name
             # (aiohttp lets the jar win over a Cookie header).
             headers = headers.copy()
-            cookies = _parse_cookie_header(headers.popall("Cookie"))
+            cookies = parse_cookie_header(headers.popall("Cookie"))
         loop = asyncio.get_running_loop()
         started = loop.time()
         with translating(request):
@@ -763,37 +763,6 @@ class AsyncClient:
         )
 
 
-def _cookie_header(cookies: CookieTypes) -> str:
-    jar: SimpleCookie = SimpleCookie()
-    for name, value in cookies.items():
-        jar[name] = value
-    return "; ".join(morsel.OutputString() for morsel in jar.values())
-
-
-async def _advance(
-    flow: AsyncGenerator[Request, Response] | Generator[Request, Response, None],
-    response: Response | None,
-) -> Request | None:
-    """The flow's next request (None when it is done); sync and async flows alike."""
-    try:
-        if isinstance(flow, AsyncGenerator):
-            if response is None:
-                return await flow.__anext__()
-            return await flow.asend(response)
-        return next(flow) if response is None else flow.send(response)
-    except (StopIteration, StopAsyncIteration):
-        return None
-
-
-async def _close_flow(
-    flow: AsyncGenerator[Request, Response] | Generator[Request, Response, None],
-) -> None:
-    if isinstance(flow, AsyncGenerator):
-        await flow.aclose()
-    else:
-        flow.close()
-
-
 async def _discard(response: Response) -> None:
     """Finish a streamed response the pipeline replaces (a redirect hop, a retried status, a
     401 the auth flow answered): read its body, small as a rule, so the connection goes back
@@ -817,10 +786,3 @@ def _close(response: Response) -> None:
     raw, response._raw = response._raw, None
     if raw is not None:
         raw.close()
-
-
-def _parse_cookie_header(values: list[str]) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    for value in values:
-        jar.load(value)
-    return {name: morsel.value for name, morsel in jar.items()}

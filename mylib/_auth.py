@@ -255,3 +255,28 @@ def to_auth(value: object, name: str = "auth") -> Auth | None:
         f"{name} must be (username, password), a mylib.Auth (BearerAuth, DigestAuth, ...) "
         f"or a callable, not {type(value).__name__}"
     )
+
+
+async def advance_flow(
+    flow: AsyncGenerator[Request, Response] | Generator[Request, Response, None],
+    response: Response | None,
+) -> Request | None:
+    """The flow's next request (None when it is done); sync and async flows alike."""
+    try:
+        if isinstance(flow, AsyncGenerator):
+            if response is None:
+                return await flow.__anext__()
+            return await flow.asend(response)
+        return next(flow) if response is None else flow.send(response)
+    except (StopIteration, StopAsyncIteration):
+        return None
+
+
+async def close_flow(
+    flow: AsyncGenerator[Request, Response] | Generator[Request, Response, None],
+) -> None:
+    """Close a flow, sync or async, whatever state it is in."""
+    if isinstance(flow, AsyncGenerator):
+        await flow.aclose()
+    else:
+        flow.close()
