@@ -8,8 +8,9 @@ a notebook cell or the REPL would. Note what is missing at the end: no close(), 
 
 from __future__ import annotations
 
-import mylib
 from demo_api import serve
+
+import mylib
 
 with serve() as base_url:
     # Module-level helpers, like requests: one pooled client behind them.
