@@ -22,6 +22,15 @@ Rules (each one a bug that some runtime wrapper shipped, see research/bridge-anc
   loop (anyio's ``wrap_async_context_manager`` pattern): that task enters, waits for the exit
   signal, then exits. Separate calls would run them in two tasks, which breaks
   ``asyncio.timeout``, task groups and context variables set in ``__aenter__``.
+- **AsyncClient subclasses get mylib.Client's methods.** A public method the subclass
+  inherits unchanged from :class:`AsyncClient` and that :class:`Client` also has (``get``,
+  ``stream``, ``map``, ``download``, ``build_request``, ...) is served by ``Client``'s own
+  implementation, run against the instance as its engine: ``stream`` then yields a
+  :class:`StreamResponse` with ``iter_bytes``, ``map`` pulls and builds items in the caller's
+  thread in batches, ``download`` writes in the caller's thread, and ``build_request`` does no
+  hop. So ``make_sync(AsyncClient)`` and ``Client`` have the same blocking methods. Methods the
+  subclass overrides keep the generic wrapping, and the ``Client`` methods that call them on
+  ``self`` (``get`` calls ``request``, ``request`` calls ``send``) call the overrides.
 - **Closing.** ``with`` on the wrapper closes the instance; so does ``close()``. At exit,
   every live wrapper's instance is closed (``aclose()`` or ``close()``) on the loop by a bridge
   shutdown hook, which runs before the sessions are swept; a wrapper collected earlier closes
@@ -46,7 +55,9 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Final
 
+from ._async_client import AsyncClient
 from ._bridge import BridgeState
+from ._client import Client
 from ._errors import ClientClosedError
 from ._loop import BRIDGE
 
@@ -101,6 +112,25 @@ def _members(cls: type) -> dict[str, tuple[str, Any]]:
             if kind is not None:
                 found[name] = (kind, member)
     return found
+
+
+def client_methods(cls: type) -> dict[str, Callable[..., Any]]:
+    """The methods of :class:`Client` that serve the blocking twin of ``cls``, by name.
+
+    For a subclass of :class:`AsyncClient`: each public method of ``Client`` that ``cls``
+    inherits unchanged from ``AsyncClient``. Empty for any other class.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, AsyncClient)):
+        return {}
+    served: dict[str, Callable[..., Any]] = {}
+    for name, member in vars(Client).items():
+        if name.startswith("_") or not inspect.isfunction(member):
+            continue
+        if name in ("close", "aclose"):
+            continue  # closing is make_sync's own (it awaits aclose on the loop)
+        if hasattr(AsyncClient, name) and getattr(cls, name) is getattr(AsyncClient, name):
+            served[name] = member
+    return served
 
 
 # -- the state a wrapper shares with its finalizer -------------------------------------------
@@ -341,6 +371,10 @@ class _SyncBase:
 
     _mylib_state: _State
     _mylib_cms: list[_SyncContextManager]
+    #: The ``Client`` whose engine is the instance (AsyncClient subclasses only).
+    _mylib_facade: Client
+    #: Its class, made by make_sync with the wrapped class (None: not an AsyncClient).
+    _mylib_facade_cls: type[Client] | None = None
     __mylib_wrapped__: type
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -348,6 +382,13 @@ class _SyncBase:
         state = _State(instance)
         object.__setattr__(self, "_mylib_state", state)
         object.__setattr__(self, "_mylib_cms", [])
+        facade_cls = type(self)._mylib_facade_cls
+        if facade_cls is not None:
+            facade = facade_cls.__new__(facade_cls)
+            facade._engine = instance
+            # Weak: the facade must not keep the wrapper (and so the instance) alive.
+            facade._mylib_wrapper = weakref.ref(self)  # type: ignore[attr-defined]
+            object.__setattr__(self, "_mylib_facade", facade)
         finalizer = weakref.finalize(self, _finalize_instance, state)
         finalizer.atexit = False  # the exit hook closes live ones, on the loop, in time
         _LIVE.add(self)
@@ -462,6 +503,43 @@ def _blocking_method(name: str, kind: str, original: Callable[..., Any]) -> Call
     return functools.wraps(original)(method)
 
 
+def _client_method(impl: Callable[..., Any]) -> Callable[..., Any]:
+    """A method served by ``Client``'s ``impl``, run with the instance as its engine."""
+
+    def method(self: _SyncBase, *args: Any, **kwargs: Any) -> Any:
+        return impl(self._mylib_facade, *args, **kwargs)
+
+    return functools.wraps(impl)(method)
+
+
+def _routed_method(name: str) -> Callable[..., Any]:
+    """A facade method that calls the wrapper's ``name``: the subclass overrides it."""
+
+    def method(self: Client, *args: Any, **kwargs: Any) -> Any:
+        wrapper = self._mylib_wrapper()  # type: ignore[attr-defined]
+        if wrapper is None:  # only while the wrapper is being collected
+            raise ClientClosedError("this client has been closed")
+        return getattr(wrapper, name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _facade_class(cls: type, served: dict[str, Callable[..., Any]]) -> type[Client]:
+    """A ``Client`` whose methods that ``cls`` overrides call the blocking overrides.
+
+    ``Client.get`` calls ``self.request`` and ``Client.request`` calls ``self.send``; when
+    ``cls`` overrides ``request``, ``get`` must reach that override, as it does in async.
+    """
+    namespace: dict[str, Any] = {"__module__": __name__, "__doc__": _facade_class.__doc__}
+    for name, member in vars(Client).items():
+        if name.startswith("_") or not inspect.isfunction(member) or name in served:
+            continue
+        if name not in ("close", "aclose") and hasattr(cls, name):
+            namespace[name] = _routed_method(name)
+    return type(f"{cls.__name__}ClientFacade", (Client,), namespace)
+
+
 def _plain_result(value: Any, wrapper: _SyncBase) -> Any:
     """A plain method's result, made usable from blocking code if it is an async thing."""
     if hasattr(value, "__aenter__") and hasattr(value, "__aexit__"):
@@ -494,6 +572,9 @@ def make_sync(cls: type) -> type:
     generators become generators, async context managers become context managers (enter and
     exit in one task), properties and attributes pass through. ``with`` closes the instance,
     and so does the end of the program: its ``aclose()``/``close()`` is awaited on the loop.
+    For a subclass of :class:`AsyncClient`, the methods it inherits unchanged that
+    :class:`Client` also has (``get``, ``stream``, ``map``, ``download``, ...) are
+    ``Client``'s own, so ``stream`` gives a :class:`StreamResponse` with ``iter_bytes``.
 
     Example::
 
@@ -521,17 +602,21 @@ def make_sync(cls: type) -> type:
             f"make_sync() needs a class with coroutine methods (async def), and "
             f"{cls.__qualname__} has none"
         )
+    served = client_methods(cls)
     namespace: dict[str, Any] = {
         "__module__": cls.__module__,
         "__qualname__": _sync_name(cls.__qualname__),
         "__doc__": cls.__doc__,
         _WRAPPED_ATTR: cls,
         "__init__": _init_method(cls),
+        "_mylib_facade_cls": _facade_class(cls, served) if served else None,
     }
     for name, (kind, member) in members.items():
         if name in ("__aenter__", "__aexit__"):
             continue  # __enter__/__exit__ of _SyncBase run them in one task
-        if name == "__aiter__":
+        if name in served:
+            namespace[name] = _client_method(served[name])
+        elif name == "__aiter__":
             namespace["__iter__"] = _iter_method(member)
         elif kind == _Kind.PROPERTY:
             namespace[name] = _passthrough_property(name, member)

@@ -13,10 +13,13 @@ The stub declares each blocking class with the signatures of the async original:
 method ``async def f(...) -> T`` becomes ``def f(...) -> T``; an async generator yielding
 ``T`` becomes a method returning ``Generator[T, ...]``; an ``@asynccontextmanager`` method,
 or one returning ``AbstractAsyncContextManager[T]``, returns ``AbstractContextManager[T]``;
-properties stay properties. The names the annotations use are imported from where they are
-defined, found by reading the modules' source (so names imported under ``TYPE_CHECKING``
-work too). Since the stub replaces its whole module for type checkers, the module should
-hold nothing but the ``make_sync`` calls (other public names are reported as an error).
+properties stay properties. For a subclass of ``mylib.AsyncClient``, the methods make_sync
+serves with ``mylib.Client``'s (those it inherits unchanged: ``get``, ``stream``, ``map``,
+...) get ``Client``'s signatures, e.g. ``stream`` returns ``StreamContext``. The names the
+annotations use are imported from where they are defined, found by reading the modules'
+source (so names imported under ``TYPE_CHECKING`` work too). Since the stub replaces its
+whole module for type checkers, the module should hold nothing but the ``make_sync`` calls
+(other public names are reported as an error).
 
 Rejected: a ``Protocol``/generic ``Sync[T]`` that maps coroutine methods to blocking ones
 (Python's type system cannot express it), and a mypy plugin (mypy only, not pyright).
@@ -36,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._wrap import _Kind, _members, wrapped_class
+from ._wrap import _Kind, _members, client_methods, wrapped_class
 
 __all__ = ["generate_stub", "main"]
 
@@ -326,8 +329,15 @@ class _ClassStub:
         else:
             self.method("__init__", init, "None")
         members = _members(cls)
+        served = client_methods(cls)
         for name, (kind, member) in sorted(members.items()):
-            self._member(name, kind, member)
+            if name in served:
+                # make_sync serves it with mylib.Client's method: its signature, as written.
+                fn = served[name]
+                returns = _annotation_text(inspect.signature(fn, eval_str=False).return_annotation)
+                self.method(name, fn, returns or "Any")
+            else:
+                self._member(name, kind, member)
         if "close" not in members:
             self.lines.append("    def close(self) -> None: ...")
         if "closed" not in members:

@@ -176,3 +176,67 @@ def test_stubgen_refuses_a_module_without_make_sync_classes(tmp_path: Path) -> N
     proc = _stubgen("nothing_here", tmp_path)
     assert proc.returncode == 2
     assert "no classes made by mylib.make_sync" in proc.stderr
+
+
+def test_wrapped_async_client_subclass_is_typed_like_the_blocking_client(
+    tmp_path: Path, mypy_cache: Path
+) -> None:
+    # make_sync serves the inherited stream/map/... with mylib.Client's methods; the stub must
+    # say so (a StreamResponse with iter_bytes, not the async stream), and keep overrides.
+    pkg = tmp_path / "restapi"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "_api.py").write_text(
+        textwrap.dedent(
+            """
+            from __future__ import annotations
+
+            from typing import Any
+
+            import mylib
+
+
+            class Api(mylib.AsyncClient):
+                async def get(self, url: str, **options: Any) -> int:  # type: ignore[override]
+                    return (await super().get(url, **options)).status_code
+            """
+        ),
+        encoding="utf-8",
+    )
+    (pkg / "_sync.py").write_text(
+        "import mylib\nfrom ._api import Api\n\nSyncApi = mylib.make_sync(Api)\n",
+        encoding="utf-8",
+    )
+    proc = _stubgen("restapi._sync", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    calls = """
+        with {c}.stream("GET", "/x") as r:
+            reveal_type(r)
+            reveal_type(r.iter_bytes())
+        reveal_type({c}.map("GET", ["/a", "/b"], concurrency=4))
+        reveal_type({c}.as_completed("GET", ["/a"]))
+        reveal_type({c}.build_request("GET", "/x"))
+        reveal_type({c}.download("/x", "f"))
+        """
+    out = _mypy(
+        tmp_path,
+        "import mylib\nfrom restapi._sync import SyncApi\n\n"
+        "api = SyncApi()\nclient = mylib.Client()\n"
+        + textwrap.dedent(calls.format(c="api"))
+        + textwrap.dedent(calls.format(c="client"))
+        + "reveal_type(api.get('/x'))\n",
+        mypy_cache,
+        tmp_path,
+    )
+    revealed = _revealed(out)
+    assert len(revealed) == 13, out
+    ours, theirs, overridden = revealed[:6], revealed[6:12], revealed[12]
+    assert ours == theirs, out
+    assert ours[0] == "mylib._stream.StreamResponse", out
+    # Whatever Client.map is annotated with (list[Any] today: return_exceptions=True puts
+    # errors in the list), not the list of an async call.
+    assert ours[2] in ("list[Any]", "list[mylib._models.Response]"), out
+    assert ours[4] == "mylib._models.Request", out
+    assert overridden == "int", out
+    assert "error:" not in out, out
+

@@ -10,14 +10,17 @@ import asyncio
 import contextlib
 import gc
 import inspect
+import pathlib
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Unpack
 
 import pytest
 
 import mylib
-from tests._server import TestServer
+from mylib._loop import BRIDGE
+from mylib._types import RequestOptions, URLTypes
+from tests._server import TestServer, pattern_bytes
 from tests._subproc import assert_silent, run_python
 
 # -- in-process ------------------------------------------------------------------------------
@@ -85,6 +88,99 @@ def test_instance_is_built_on_the_io_loop() -> None:
     obj = mylib.make_sync(NeedsALoop)()
     assert obj.loop_thread == "mylib-io"
     assert obj.where() == "mylib-io"
+
+
+# -- an AsyncClient subclass gets mylib.Client's methods for what it inherits -----------------
+
+
+class Overrides(mylib.AsyncClient):
+    """Overrides ``get`` and ``request``; inherits everything else."""
+
+    seen: list[str]
+
+    async def get(self, url: URLTypes, **options: Unpack[RequestOptions]) -> mylib.Response:
+        """The subclass's own get."""
+        self.seen.append(f"get {url}")
+        return await super().get(url, **options)
+
+    async def request(
+        self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
+    ) -> mylib.Response:
+        self.seen.append(f"request {method} {url} {threading.current_thread().name}")
+        return await super().request(method, url, **options)
+
+
+SyncOverrides = mylib.make_sync(Overrides)
+
+
+def test_stream_of_a_wrapped_subclass_is_the_blocking_stream(any_server: TestServer) -> None:
+    api = SyncApi(any_server.url, verify=any_server.ca_path or True)
+    with api.stream("GET", "/stream-bytes/100000?chunk_size=4096") as r:
+        assert isinstance(r, mylib.StreamResponse)
+        body = b"".join(r.iter_bytes())
+    assert body == pattern_bytes(100_000)
+
+
+def test_map_and_as_completed_of_a_wrapped_subclass(server: TestServer) -> None:
+    api = SyncApi(server.url)
+    urls = [f"/echo-id/{i}" for i in range(20)]
+    responses = api.map("GET", urls, concurrency=4)
+    assert [r.json()["id"] for r in responses] == [str(i) for i in range(20)]
+    pairs = sorted((i, r.json()["id"]) for i, r in api.as_completed("GET", urls[:5]))
+    assert pairs == [(i, str(i)) for i in range(5)]
+
+
+def test_build_request_of_a_wrapped_subclass_makes_no_loop_call(
+    server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = SyncApi(server.url)
+
+    def no_loop(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("build_request went to the I/O loop")
+
+    monkeypatch.setattr(BRIDGE, "call", no_loop)
+    request = api.build_request("GET", "/get", params={"a": "1"})
+    assert isinstance(request, mylib.Request)
+    assert str(request.url) == f"{server.url}/get?a=1"
+
+
+def test_download_of_a_wrapped_subclass_writes_the_file(
+    server: TestServer, tmp_path: pathlib.Path
+) -> None:
+    path = SyncApi(server.url).download("/bytes/5000", tmp_path / "f")
+    assert path == tmp_path / "f"
+    assert path.read_bytes() == pattern_bytes(5000)
+
+
+def test_methods_the_subclass_overrides_stay_its_own(server: TestServer) -> None:
+    api = SyncOverrides(server.url)
+    api.seen = []
+    assert SyncOverrides.get.__doc__ == Overrides.get.__doc__
+    assert api.get("/get").status_code == 200
+    assert api.seen == ["get /get", "request GET /get mylib-io"]
+    # Inherited verbs are Client's, and Client's verbs call request on self: the override.
+    api.seen.clear()
+    assert api.post("/anything").status_code == 200
+    assert api.head("/get").status_code == 200
+    assert api.seen == ["request POST /anything mylib-io", "request HEAD /get mylib-io"]
+    with api.stream("GET", "/bytes/10") as r:  # inherited: Client's
+        assert b"".join(r.iter_bytes()) == pattern_bytes(10)
+
+
+def test_make_sync_of_async_client_has_the_blocking_client_signatures() -> None:
+    sync_client = mylib.make_sync(mylib.AsyncClient)
+    names = [
+        name
+        for name, member in vars(mylib.Client).items()
+        if not name.startswith("_") and inspect.isfunction(member)
+    ]
+    assert {"stream", "map", "as_completed", "download", "build_request", "get"} <= set(names)
+    for name in names:
+        ours, theirs = getattr(sync_client, name), getattr(mylib.Client, name)
+        assert inspect.signature(ours) == inspect.signature(theirs), name
+        if name != "close":  # closing is make_sync's own, with its own docstring
+            assert ours.__doc__ == theirs.__doc__, name
+    assert inspect.signature(sync_client) == inspect.signature(mylib.Client)
 
 
 def test_properties_and_attributes_pass_through(server: TestServer) -> None:

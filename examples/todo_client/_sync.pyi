@@ -3,10 +3,11 @@
 
 import os
 import pathlib
-from collections.abc import AsyncIterable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from mylib._map import MapResult
 from mylib._models import Request, Response
-from mylib._stream import AsyncStreamContext
+from mylib._stream import StreamContext
 from mylib._types import AuthTypes, CertTypes, CookieTypes, HeaderTypes, QueryParamTypes, RequestOptions, RetryTypes, TimeoutTypes, URLTypes, VerifyTypes
 from todo_client._async import Todo
 from types import TracebackType
@@ -58,12 +59,12 @@ class SyncTodoClient:
     def as_completed(
         self,
         method: str,
-        urls: Iterable[Any] | AsyncIterable[Any],
+        urls: Iterable[Any],
         *,
         concurrency: int = ...,
         return_exceptions: bool = ...,
         **options: Unpack[RequestOptions],
-    ) -> Generator[tuple[int, Any], None, None]: ...
+    ) -> Iterator[MapResult]: ...
     @property
     def base_url(self) -> str | None: ...
     def build_request(
@@ -96,7 +97,7 @@ class SyncTodoClient:
     def map(
         self,
         method: str,
-        urls: Iterable[Any] | AsyncIterable[Any],
+        urls: Iterable[Any],
         *,
         concurrency: int = ...,
         return_exceptions: bool = ...,
@@ -120,7 +121,7 @@ class SyncTodoClient:
         method: str,
         url: URLTypes,
         **options: Unpack[RequestOptions],
-    ) -> AsyncStreamContext: ...
+    ) -> StreamContext: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool: ...
