@@ -23,7 +23,7 @@ from ._errors import (
     TransportError,
     WriteError,
 )
-from ._loop import run
+from ._io import run
 from ._models import Request, Response, Retry, Timeout
 from ._stream import AsyncStreamResponse, StreamResponse
 from ._wrap import make_sync

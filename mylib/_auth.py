@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
-from ._hooks import run_blocking
+from ._io import run_blocking
 from ._models import Request, Response
 
 __all__ = ["Auth", "BasicAuth", "BearerAuth", "DigestAuth", "FunctionAuth", "to_auth"]

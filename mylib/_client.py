@@ -13,11 +13,11 @@ from types import TracebackType
 from typing import Any, Unpack
 
 from ._async_client import AsyncClient
-from ._bridge import BridgeState
 from ._errors import ClientClosedError
-from ._loop import BRIDGE
+from ._io import BRIDGE
 from ._map import MapResult, check_concurrency, check_items, collect_sync, map_sync_iter
 from ._models import DEFAULT_TIMEOUT, Request, Response
+from ._runtime import BridgeState
 from ._stream import StreamContext, StreamResponse, open_stream
 from ._types import (
     AuthTypes,

@@ -52,7 +52,7 @@ from ._stream import AsyncStreamContext, StreamResponse, _StreamInfo, open_strea
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient
-    from ._bridge import Bridge
+    from ._runtime import Bridge
 
 __all__ = ["download_async", "download_sync"]
 

@@ -13,14 +13,11 @@ client) without deadlocking the loop.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._bridge import DaemonExecutor
+from ._io import run_blocking
 
 __all__ = ["EVENTS", "check_event_hooks", "run_hooks"]
 
@@ -56,38 +53,6 @@ def check_event_hooks(value: object) -> dict[str, tuple[Callable[[Any], Any], ..
                 raise TypeError(f"event_hooks[{event!r}] holds {fn!r}, which is not callable")
         hooks[event] = tuple(fns)
     return hooks
-
-
-_executor: DaemonExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def _callback_executor() -> DaemonExecutor:
-    # Its own threads, not the loop's default executor: that one also resolves host names,
-    # and four blocking hooks each waiting on a request to a named host held all its workers,
-    # so the lookups those requests needed never ran (a deadlock, found in review).
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = DaemonExecutor(max_workers=32, name="mylib-callback")
-        return _executor
-
-
-def _forget_executor_after_fork() -> None:
-    global _executor, _executor_lock
-    _executor, _executor_lock = None, threading.Lock()  # its threads did not survive the fork
-
-
-os.register_at_fork(after_in_child=_forget_executor_after_fork)
-
-
-async def run_blocking(fn: Callable[[Any], Any], arg: object) -> Any:
-    """``fn(arg)`` in a worker thread of mylib's callback pool, awaited from the loop.
-
-    The pool's daemon threads keep working after ``threading._shutdown`` (a non-daemon
-    thread's requests at exit) and are never shared with DNS lookups.
-    """
-    return await asyncio.get_running_loop().run_in_executor(_callback_executor(), fn, arg)
 
 
 async def run_hooks(hooks: Sequence[Callable[[Any], Any]], arg: object) -> None:

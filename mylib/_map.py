@@ -40,7 +40,7 @@ from ._progress import make_bar, require_tqdm
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient
-    from ._bridge import Bridge
+    from ._runtime import Bridge
 
 __all__ = [
     "MapJob",

@@ -24,7 +24,8 @@ loop.close()`` never calls ``shutdown_asyncgens``, so no keeper runs. A dropped 
 prints "Exception ignored"), and its session then prints "Unclosed client session". So:
 
 - when an owner dies, keepers of closed loops are parked instead of dropped;
-- an ``atexit`` sweep (registered at import, so it runs after the bridge's exit sequence) runs
+- an exit sweep (:func:`sweep_at_exit`; ``mylib/_io.py`` runs it after the bridge's exit
+  sequence) runs
   the keepers of loops that are neither closed nor running on their loop, bounded in time, and
   parks everything else.
 
@@ -41,7 +42,6 @@ the parent still uses.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import itertools
 import weakref
@@ -50,7 +50,7 @@ from typing import Any, Final
 
 import aiohttp
 
-__all__ = ["LoopSessions", "add_before_close_hook", "forget_all_after_fork"]
+__all__ = ["LoopSessions", "add_before_close_hook", "forget_all_after_fork", "sweep_at_exit"]
 
 _Loop = asyncio.AbstractEventLoop
 
@@ -168,7 +168,7 @@ def _release(token: int) -> None:
             _park(keeper)
 
 
-def _sweep_at_exit() -> None:
+def sweep_at_exit() -> None:
     """At exit, close the sessions whose loops never finalized their keepers, quietly.
 
     Runs after the bridge's exit sequence, whose loop has closed its own sessions by then.
@@ -196,7 +196,6 @@ async def _close_within(keeper: AsyncGenerator[None, None], timeout: float) -> N
         await keeper.aclose()
 
 
-atexit.register(_sweep_at_exit)
 
 
 def forget_all_after_fork() -> None:

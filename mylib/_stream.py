@@ -46,7 +46,7 @@ from ._sessions import add_before_close_hook
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient
-    from ._bridge import Bridge
+    from ._runtime import Bridge
 
 __all__ = ["AsyncStreamResponse", "StreamResponse", "StreamState", "open_stream"]
 

@@ -1,4 +1,4 @@
-"""The I/O loop bridge on its own (``mylib._bridge``): no HTTP, a private Bridge per test."""
+"""The I/O loop bridge on its own (``mylib._runtime``): no HTTP, a private Bridge per test."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mylib._bridge import Bridge, BridgeState, DaemonExecutor
+from mylib._runtime import Bridge, BridgeState, DaemonExecutor
 from tests._subproc import assert_silent, run_python
 
 
@@ -149,7 +149,7 @@ def test_finalizer_running_during_interpreter_finalization_never_hangs() -> None
     proc = run_python(
         """
         import mylib
-        from mylib._loop import BRIDGE
+        from mylib._io import BRIDGE
 
         async def cleanup():
             print("ran")

@@ -201,7 +201,7 @@ def test_client_made_but_never_used_starts_no_thread(any_server: TestServer) -> 
         """
         import threading
         client = mylib.Client(URL, verify=VERIFY)
-        print(threading.active_count(), mylib._loop.BRIDGE.state.value)
+        print(threading.active_count(), mylib._io.BRIDGE.state.value)
         """,
     )
     assert_silent(proc)

@@ -37,7 +37,7 @@ def test_import_starts_no_thread() -> None:
         """
         import threading
         import mylib
-        print(threading.active_count(), mylib._loop.BRIDGE.state.value)
+        print(threading.active_count(), mylib._io.BRIDGE.state.value)
         """
     )
     assert_silent(proc)

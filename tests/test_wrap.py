@@ -18,7 +18,7 @@ from typing import Any, Unpack
 import pytest
 
 import mylib
-from mylib._loop import BRIDGE
+from mylib._io import BRIDGE
 from mylib._types import RequestOptions, URLTypes
 from tests._server import TestServer, pattern_bytes
 from tests._subproc import assert_silent, run_python

@@ -29,22 +29,27 @@ Invariants
 5. **Timeouts are enforced on the loop**, so the work is really cancelled; the caller's own
    wait is only a backstop for a wedged loop.
 6. **Exit.** The thread is a daemon, so ``threading._shutdown`` does not wait for it and the
-   user's non-daemon threads can still make calls until they end. The ``atexit`` handler
-   (registered when the loop first starts, so handlers the user registers later run before it
-   and can still make calls) marks the bridge closing, and the loop then: cancels in-flight
+   user's non-daemon threads can still make calls until they end. :meth:`Bridge.shutdown`,
+   which the owner registers with ``atexit`` from the ``on_start`` callback (so when the loop
+   first starts: handlers the user registers later run before it and can still make calls),
+   marks the bridge closing, and the loop then: cancels in-flight
    calls (their callers get ``closed_error``, an ``Exception``, never a ``CancelledError``),
    runs the shutdown hooks (e.g. ``aclose()`` of wrapped objects), runs
-   ``shutdown_asyncgens`` (which closes every session, see ``_async_client``), waits for
+   ``shutdown_asyncgens`` (which closes every session, see ``_transports``), waits for
    stragglers, gives transports still closing (TLS) a bounded grace, aborts the rest, and
    stops. Each step is time-bounded, the join is bounded, and the loop is
    closed only by its own thread. Afterwards every call fails fast with ``closed_error``.
 7. **Finalizers never block.** ``submit_from_finalizer`` drops the work while the interpreter
    is finalizing, schedules it without waiting when on the loop thread, and otherwise waits
    with a bound: a ``__del__`` that waits on a frozen daemon thread hangs the process forever.
-8. **Fork.** ``os.register_at_fork`` makes the child forget the thread and loop without
-   touching them (their sockets are shared with the parent), re-creates the lock and runs the
-   fork hooks of higher layers; the next call in the child starts a fresh loop.
+8. **Fork.** :meth:`Bridge.after_fork_in_child` (the owner calls it from
+   ``os.register_at_fork``) makes the child forget the thread and loop without touching them
+   (their sockets are shared with the parent) and re-creates the lock; the next call in the
+   child starts a fresh loop.
 9. **No global policy changes.** The loop object is created directly.
+10. **No registrations of its own.** A bridge registers nothing with the process (atexit,
+    fork): the one module that owns mylib's bridge does, so the whole exit order reads top
+    to bottom in one place (``mylib/_io.py``).
 
 Rejected: ``asyncio.Runner`` as the thread's main. Its ``close()`` shuts the default executor
 down by starting a new thread, which fails once the interpreter is finalizing (Python 3.12+),
@@ -56,19 +61,18 @@ executor of daemon threads that, unlike ``ThreadPoolExecutor``, still works afte
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import contextlib
 import enum
 import os
-import queue
 import sys
 import threading
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar, cast
 
-__all__ = ["Bridge", "BridgeState", "DaemonExecutor"]
+from .executor import DaemonExecutor
+
+__all__ = ["Bridge", "BridgeState"]
 
 T = TypeVar("T")
 
@@ -131,96 +135,6 @@ class _Call:
         self.cancelled = False
 
 
-class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
-    """A tiny executor of daemon threads for the loop's blocking helpers (``getaddrinfo``).
-
-    ``ThreadPoolExecutor`` refuses new work once ``threading._shutdown`` has run, which is
-    exactly when a non-daemon thread may still be making requests. These workers are started
-    on demand, at most ``max_workers``, and never joined. (A subclass only because
-    ``loop.set_default_executor`` insists on one; none of the base's machinery is used.)
-
-    Bookkeeping, under ``_lock``: ``_pending`` counts queued items no worker has taken yet,
-    ``_waiting`` counts workers free to take one (a new worker counts from its start). A
-    worker is started only when more items wait than workers do, so a lookup never queues
-    behind a busy worker while fewer than ``max_workers`` exist. (The first cut counted an
-    "idle" credit per finished item, which overcounted whenever a backlog formed.)
-    """
-
-    def __init__(self, max_workers: int = 4, name: str = "io-worker") -> None:
-        super().__init__(max_workers=1)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._max_workers = max_workers
-        self._name = name
-        self._workers = 0
-        self._waiting = 0
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._shutdown = False
-
-    def submit(
-        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
-    ) -> concurrent.futures.Future[T]:
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        with self._lock:
-            if self._shutdown:
-                raise RuntimeError("the I/O loop's executor has been shut down")
-            wanted = self._pending >= self._waiting and self._workers < self._max_workers
-            if not (wanted and not self._start_worker() and self._workers == 0):
-                self._queue.put((future, fn, args, kwargs))
-                self._pending += 1
-                return future
-        # No worker exists and none may start (Python 3.12.0/3.12.1 after the main thread
-        # ended): run it right here, on the loop. A lookup briefly blocks the loop, which
-        # beats failing a request that a non-daemon thread still makes.
-        if future.set_running_or_notify_cancel():
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:
-                future.set_exception(exc)
-        return future
-
-    def _start_worker(self) -> bool:
-        self._workers += 1
-        self._waiting += 1
-        thread = threading.Thread(
-            target=self._work, name=f"{self._name}-{self._workers}", daemon=True
-        )
-        try:
-            thread.start()
-        except RuntimeError:
-            # No new threads while the interpreter finalizes (and, on 3.12.0/3.12.1, once
-            # the main thread has ended); an existing worker, if any, takes the item later.
-            self._workers -= 1
-            self._waiting -= 1
-            return False
-        return True
-
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            with self._lock:
-                self._waiting -= 1
-                if item is not None:
-                    self._pending -= 1
-            if item is None:
-                return
-            future, fn, args, kwargs = item
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:
-                    future.set_exception(exc)
-            del future, fn, args, kwargs, item  # don't keep the last job alive while idle
-            with self._lock:
-                self._waiting += 1
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self._lock:
-            self._shutdown = True
-            for _ in range(self._workers):
-                self._queue.put(None)
-
-
 class Bridge:
     """One daemon thread running one event loop, and blocking calls onto it.
 
@@ -242,6 +156,7 @@ class Bridge:
         closed_error: Callable[[str], Exception] = RuntimeError,
         loop_thread_error: Callable[[str], Exception] = RuntimeError,
         timeout_error: Callable[[str], Exception] = TimeoutError,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self._closed_error = closed_error
@@ -257,17 +172,8 @@ class Bridge:
         self._stop: asyncio.Event | None = None
         self._calls: set[asyncio.Task[Any]] = set()
         self._shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
-        self._fork_hooks: list[Callable[[], None]] = []
-        self._atexit_registered = False
-        # A weak method: the at-fork registry lives forever, a bridge need not.
-        self_ref = weakref.ref(self)
-
-        def after_fork_in_child() -> None:
-            bridge = self_ref()
-            if bridge is not None:
-                bridge._after_fork_in_child()
-
-        os.register_at_fork(after_in_child=after_fork_in_child)
+        self._on_start = on_start
+        self._started_once = False
 
     def __repr__(self) -> str:
         return f"<Bridge {self.name!r} state={self._state.value} pid={self._pid}>"
@@ -284,10 +190,6 @@ class Bridge:
         before async generators (and with them the sessions) are finalized. Hooks run in
         reverse order of registration, each with a time bound."""
         self._shutdown_hooks.append(hook)
-
-    def add_fork_hook(self, hook: Callable[[], None]) -> None:
-        """Call ``hook()`` in a forked child after the bridge has forgotten its loop."""
-        self._fork_hooks.append(hook)
 
     # -- the calls --------------------------------------------------------------------------
 
@@ -538,9 +440,10 @@ class Bridge:
             self._thread_id = thread.ident
             self._pid = os.getpid()
             self._state = BridgeState.RUNNING
-            if not self._atexit_registered:
-                atexit.register(self._atexit)
-                self._atexit_registered = True
+            if not self._started_once:
+                self._started_once = True
+                if self._on_start is not None:
+                    self._on_start()
             return loop
 
     def _closing_message(self) -> str:
@@ -643,8 +546,9 @@ class Bridge:
 
     # -- ending ---------------------------------------------------------------------------
 
-    def _atexit(self) -> None:
-        """The exit sequence; runs once, from ``atexit``, in the main thread."""
+    def shutdown(self) -> None:
+        """The exit sequence: run it from ``atexit``, in the main thread. Idempotent; a
+        forked child's copy of a parent's bridge does nothing."""
         with self._lock:
             if self._state is not BridgeState.RUNNING or os.getpid() != self._pid:
                 return
@@ -661,9 +565,13 @@ class Bridge:
 
     def close(self) -> None:
         """Run the exit sequence now (tests and embedding applications); idempotent."""
-        self._atexit()
+        self.shutdown()
 
-    def _after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's thread and loop in a forked child; the next call starts anew.
+
+        Whoever owns the process-level registrations calls it from ``os.register_at_fork``.
+        """
         # The parent's thread does not exist here and its loop's sockets are shared with the
         # parent: forget them without closing anything, or we would write to its streams.
         self._lock = threading.Lock()
@@ -675,5 +583,3 @@ class Bridge:
         self._pid = os.getpid()
         if self._state is BridgeState.RUNNING:
             self._state = BridgeState.IDLE
-        for hook in self._fork_hooks:
-            hook()

@@ -1,0 +1,1 @@
+"""Development tools shipped with mylib; nothing here is imported by ``import mylib``."""
