@@ -26,6 +26,7 @@ from ._errors import (
 from ._io import run
 from ._models import Request, Response, Retry, Timeout
 from ._stream import AsyncStreamResponse, StreamResponse
+from ._transports import AsyncTransport, MockTransport
 from ._wrap import make_sync
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncClient",
     "AsyncStreamResponse",
+    "AsyncTransport",
     "Auth",
     "BasicAuth",
     "BearerAuth",
@@ -46,6 +48,7 @@ __all__ = [
     "HTTPStatusError",
     "InvalidURL",
     "LoopThreadError",
+    "MockTransport",
     "ProxyError",
     "ReadError",
     "ReadTimeout",

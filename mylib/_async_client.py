@@ -1,44 +1,33 @@
-"""AsyncClient: the aiohttp engine. All HTTP logic lives here, once, for both clients.
+"""AsyncClient: the engine. All HTTP logic lives here and in the pipeline, once, for both clients.
 
 The blocking :class:`~mylib.Client` is a facade that runs this engine on mylib's I/O loop.
-Request building (URL joining, header merging, body encoding) is plain code with no I/O and
-runs in the caller's thread; sending runs on the loop that awaits it.
+Request building (``mylib/_build.py``: URL joining, header merging, body encoding) is plain
+code with no I/O and runs in the caller's thread; sending runs on the loop that awaits it,
+through the pipeline (``mylib/_pipeline/``) to the transport (``mylib/_transports/``).
+
+The engine's internal interface, for the blocking facade and the features (streams, map,
+downloads, make_sync), is the public methods plus the module functions at the end of this
+file (:func:`open_response`, :func:`ensure_open`, :func:`needs_loop_to_close`,
+:func:`mark_closed`); nothing
+outside this module reads an AsyncClient's private attributes (a layering test checks it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import datetime
 import enum
-import functools
-import json as jsonlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
-import aiohttp
-from yarl import URL
-
-from ._auth import Auth, BasicAuth, advance_flow, close_flow, to_auth
-from ._config import ClientConfig, make_config, proxy_for, to_headers
-from ._content import encode_body
-from ._cookies import cookie_header, parse_cookie_header
-from ._errors import (
-    ClientClosedError,
-    Error,
-    TimeoutError,
-    TooManyRedirects,
-    redact_url,
-    translating,
-)
-from ._hooks import run_hooks
-from ._logging import log_request, log_response, log_retry
-from ._models import DEFAULT_TIMEOUT, Request, Response, Retry, Timeout, merge_mappings
-from ._redirects import next_request
-from ._retry import retry_delay, should_retry_error
-from ._sessions import LoopSessions
+from ._build import build_request
+from ._config import make_config, proxy_for
+from ._errors import ClientClosedError, TimeoutError, redact_url
+from ._models import DEFAULT_TIMEOUT, Request, Response
+from ._pipeline import Call, chain
+from ._transports.aiohttp import AiohttpTransport
+from ._transports.base import AsyncTransport
 from ._types import (
     AuthTypes,
     CertTypes,
@@ -51,16 +40,22 @@ from ._types import (
     URLTypes,
     VerifyTypes,
 )
-from ._urls import add_params, join_url, to_url, validate_url
 
-if TYPE_CHECKING:  # the stream/map/download methods (issue 5) import these lazily
+if TYPE_CHECKING:  # the stream/map/download methods import these lazily
     import os
     import pathlib
     from collections.abc import AsyncIterable, AsyncIterator, Iterable
 
     from ._stream import AsyncStreamContext
 
-__all__ = ["AsyncClient", "ClientState"]
+__all__ = [
+    "AsyncClient",
+    "ClientState",
+    "ensure_open",
+    "mark_closed",
+    "needs_loop_to_close",
+    "open_response",
+]
 
 
 class ClientState(enum.Enum):
@@ -70,64 +65,10 @@ class ClientState(enum.Enum):
     CLOSED = "closed"
 
 
-class _Unset(enum.Enum):
-    """Marks an option that was not given, since ``None`` is a meaningful value (``timeout=
-    None`` means no limit, ``auth=None`` means send no credentials)."""
-
-    UNSET = "UNSET"
-
-
-UNSET: Final = _Unset.UNSET
-
-
-@dataclass(slots=True)
-class _Call:
-    """One ``send()``: when its total timeout ends, how many tries the current hop took, and
-    whether the final response comes back with its body unread (a stream)."""
-
-    deadline: float | None
-    stream: bool = False
-    attempts: int = 0
-
-
 _CLOSED_MESSAGE = (
     "this client has been closed; make a new one (there is no need to close mylib clients: "
     "they close themselves when their event loop or the program ends)"
 )
-
-
-@functools.lru_cache(maxsize=64)
-def _aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
-    # ``total`` is enforced by the engine around the whole call (redirects and retries
-    # included), so aiohttp only gets the per-connection limits.
-    return aiohttp.ClientTimeout(
-        total=None, connect=None, sock_connect=timeout.connect, sock_read=timeout.read
-    )
-
-
-#: aiohttp pauses reading a connection once this much (x2) is buffered. Its 64 KiB default
-#: makes a fast stream stop and start the socket constantly (the benchmarks showed the server
-#: burning CPU on tiny writes); 256 KiB keeps memory per connection small and the flow steady.
-_READ_BUFSIZE: Final = 1 << 18
-
-
-def _new_session(config: ClientConfig) -> aiohttp.ClientSession:
-    """A session for the running loop. Module-level, so it holds no reference to a client."""
-    # unsafe=True: aiohttp's default jar silently drops cookies from IP hosts (127.0.0.1).
-    # The client's own cookies= are not put in the jar: aiohttp would keep them as "shared"
-    # cookies and send them to every host, a redirect to another origin included. They go
-    # out as the request's Cookie header instead, which redirects strip across origins.
-    jar = aiohttp.CookieJar(unsafe=True)
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(ssl=config.ssl, limit=100),
-        cookie_jar=jar,
-        # trust_env would look up .netrc on every request via the loop's executor; the
-        # environment's proxies are resolved (once per host) by the engine instead.
-        trust_env=False,
-        timeout=aiohttp.ClientTimeout(total=None),
-        auto_decompress=True,
-        read_bufsize=_READ_BUFSIZE,
-    )
 
 
 class AsyncClient:
@@ -178,6 +119,10 @@ class AsyncClient:
             functions run in a worker thread, so they may block or use mylib's blocking API.
         json_dumps: Encodes ``json=`` bodies (returns str or bytes); default ``json.dumps``.
         json_loads: Decodes ``Response.json()``; default ``json.loads``.
+        transport: What sends the requests, instead of mylib's aiohttp engine: a
+            :class:`MockTransport` in tests, or your own :class:`AsyncTransport` (which may
+            wrap another). ``verify``, ``cert`` and ``proxy`` configure the default engine
+            only; everything else (auth, redirects, retries, hooks, cookies) still applies.
 
     Raises:
         TypeError: an option has the wrong type (the message names it).
@@ -204,8 +149,9 @@ class AsyncClient:
         json_dumps: Callable[[Any], bytes | str] | None = None,
         json_loads: Callable[..., Any] | None = None,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
+        transport: AsyncTransport | None = None,
     ) -> None:
-        self._config = make_config(
+        self._config = config = make_config(
             base_url=base_url,
             headers=headers,
             params=params,
@@ -223,8 +169,16 @@ class AsyncClient:
             json_loads=json_loads,
             event_hooks=event_hooks,
         )
+        if transport is None:
+            transport = AiohttpTransport(ssl=config.ssl, proxy=lambda url: proxy_for(config, url))
+        elif not isinstance(transport, AsyncTransport):
+            raise TypeError(
+                f"transport must be a mylib.AsyncTransport (e.g. mylib.MockTransport), "
+                f"not {type(transport).__name__}"
+            )
+        self._transport = transport
+        self._handler = chain()
         self._state = ClientState.OPEN
-        self._sessions = LoopSessions(self, functools.partial(_new_session, self._config))
         self._active: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
@@ -257,82 +211,7 @@ class AsyncClient:
             ValueError: an option has an impossible value.
             InvalidURL: the URL is not http(s) with a host.
         """
-        return self._build(method, url, **options)
-
-    def _build(
-        self,
-        method: str,
-        url: URLTypes,
-        *,
-        params: QueryParamTypes | None = None,
-        headers: HeaderTypes | None = None,
-        cookies: CookieTypes | None = None,
-        json: Any = None,
-        data: Any = None,
-        content: Any = None,
-        files: Any = None,
-        auth: AuthTypes | _Unset = UNSET,
-        timeout: TimeoutTypes | _Unset = UNSET,
-        follow_redirects: bool | _Unset = UNSET,
-    ) -> Request:
-        config = self._config
-        if not isinstance(method, str) or not method:
-            raise TypeError(f"method must be a non-empty str, not {method!r}")
-        target = validate_url(join_url(config.base_url, to_url(url)))
-        auth_scheme: Auth | None = config.auth
-        if target.user is not None:
-            # Credentials in the URL become Basic auth; the URL itself never carries them on.
-            auth_scheme = BasicAuth(target.user, target.password or "")
-            target = target.with_user(None)
-        if auth is not UNSET:
-            auth_scheme = to_auth(auth)
-        if follow_redirects is not UNSET and not isinstance(follow_redirects, bool):
-            raise TypeError(f"follow_redirects must be True or False, not {follow_redirects!r}")
-        target = self._with_params(target, params)
-        merged = config.headers.copy()
-        if headers is not None:
-            given = to_headers(headers)
-            items = headers.items() if isinstance(headers, Mapping) else headers
-            for key, value in items:
-                if value is None:
-                    merged.popall(key, None)  # documented: None removes a client header
-            for key in given:
-                merged.popall(key, None)
-            merged.extend(given)
-        body, content_type = encode_body(
-            json=json,
-            data=data,
-            content=content,
-            files=files,
-            **({"json_dumps": config.json_dumps} if config.json_dumps else {}),
-        )
-        if content_type is not None and "Content-Type" not in merged:
-            merged["Content-Type"] = content_type
-        if cookies is not None and not isinstance(cookies, Mapping):
-            raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
-        if cookies or config.cookies:
-            merged["Cookie"] = cookie_header(merge_mappings(config.cookies, cookies))
-        return Request(
-            method.upper(),
-            target,
-            headers=merged,
-            content=body,
-            timeout=config.timeout if timeout is UNSET else Timeout.coerce(timeout),
-            follow_redirects=(
-                config.follow_redirects if follow_redirects is UNSET else follow_redirects
-            ),
-            auth=auth_scheme,
-        )
-
-    def _with_params(self, url: URL, params: Any) -> URL:
-        if params is not None and not isinstance(params, (Mapping, list, tuple, str)):
-            raise TypeError(
-                f"params must be a dict or a list of pairs, not {type(params).__name__}"
-            )
-        defaults = self._config.params
-        if defaults and params and isinstance(defaults, dict) and isinstance(params, dict):
-            return add_params(url, merge_mappings(defaults, params))
-        return add_params(add_params(url, defaults), params)
+        return build_request(self._config, method, url, **options)
 
     # -- sending (on the running loop) ------------------------------------------------------
 
@@ -349,8 +228,8 @@ class AsyncClient:
 
     async def _send(self, request: Request, *, stream: bool) -> Response:
         """:meth:`send`, shared with streams (``stream=True``): then the final response comes
-        back with its body unread (``_raw`` open, owned by the caller), and the total timeout
-        has covered only getting it, as httpx's ``send(request, stream=True)``."""
+        back with its body unread (owned by the caller), and the total timeout has covered
+        only getting it, as httpx's ``send(request, stream=True)``."""
         self._check_open()
         task = asyncio.current_task()
         active = self._active
@@ -358,14 +237,14 @@ class AsyncClient:
             active.add(task)
         total = request.timeout.total
         deadline = None if total is None else asyncio.get_running_loop().time() + total
-        call = _Call(deadline, stream)
+        call = Call(self._config, self._transport, deadline, stream)
         try:
             if total is None:
-                return await self._send_handling_auth(request, call)
+                return await self._handler(request, call)
             scope = asyncio.timeout(total)
             try:
                 async with scope:
-                    return await self._send_handling_auth(request, call)
+                    return await self._handler(request, call)
             except builtins.TimeoutError as exc:
                 if not scope.expired():
                     raise
@@ -378,161 +257,6 @@ class AsyncClient:
         finally:
             if task is not None:
                 active.discard(task)
-
-    async def _send_handling_auth(self, request: Request, call: _Call) -> Response:
-        # The auth flow wraps redirects and retries, as in httpx: a 401 it answers is the
-        # final response of the redirect chain.
-        if request.auth is None:
-            return await self._follow_redirects(request, call)
-        flow = request.auth.auth_flow(request)
-        try:
-            current = await advance_flow(flow, None)
-            if current is None:
-                raise TypeError(f"{request.auth!r}.auth_flow() yielded no request")
-            while True:
-                response = await self._follow_redirects(current, call)
-                try:
-                    following = await advance_flow(flow, response)
-                except BaseException:
-                    _close(response)
-                    raise
-                if following is None:
-                    return response
-                await _discard(response)
-                current = following
-        finally:
-            await close_flow(flow)
-
-    async def _follow_redirects(self, request: Request, call: _Call) -> Response:
-        history: list[Response] = []
-        while True:
-            response = await self._send_with_retries(request, call)
-            if not (request.follow_redirects and response.is_redirect):
-                response.history = history
-                return response
-            await _discard(response)
-            if len(history) >= self._config.max_redirects:
-                response.history = history
-                raise TooManyRedirects(
-                    f"exceeded {self._config.max_redirects} redirects "
-                    f"({request.method} {redact_url(request.url)})",
-                    request=request,
-                    response=response,
-                )
-            history.append(response)
-            request = next_request(request, response)
-
-    async def _send_with_retries(self, request: Request, call: _Call) -> Response:
-        retry: Retry = self._config.retry
-        # A streamed body is consumed by the first try; it cannot be sent again.
-        replayable = request.content is None or isinstance(request.content, bytes)
-        limit = retry.total if request.method in retry.methods and replayable else 0
-        call.attempts = 0
-        while True:
-            call.attempts += 1
-            try:
-                response = await self._send_hop(request, call)
-            except Exception as exc:
-                delay = self._retry_delay(call, limit, None) if should_retry_error(exc) else None
-                if delay is None:
-                    if isinstance(exc, Error):
-                        exc.attempts = call.attempts
-                    raise
-                await self._back_off(request, delay, type(exc).__name__)
-                continue
-            retried = response.status_code in retry.statuses
-            delay = self._retry_delay(call, limit, response) if retried else None
-            if delay is None:
-                response.attempts = call.attempts
-                return response
-            await _discard(response)
-            await self._back_off(request, delay, str(response.status_code))
-
-    def _retry_delay(self, call: _Call, limit: int, response: Response | None) -> float | None:
-        """The wait before the next try; None when there is none: out of tries, or the wait
-        would outlast the total timeout."""
-        if call.attempts > limit:
-            return None
-        delay = retry_delay(self._config.retry, call.attempts, response)
-        loop = asyncio.get_running_loop()
-        if call.deadline is not None and loop.time() + delay >= call.deadline:
-            return None
-        return delay
-
-    async def _back_off(self, request: Request, delay: float, why: str) -> None:
-        log_retry(request.method, request.url, why, delay)
-        await asyncio.sleep(delay)
-
-    async def _send_hop(self, request: Request, call: _Call) -> Response:
-        """One try of one hop: request hooks, the send, logging, response hooks."""
-        hooks = self._config.event_hooks
-        if hooks["request"]:
-            await run_hooks(hooks["request"], request)
-        log_request(request.method, request.url, call.attempts)
-        response = await self._send_once(request, stream=call.stream)
-        log_response(
-            request.method,
-            request.url,
-            response.status_code,
-            response.reason,
-            response.elapsed.total_seconds(),
-        )
-        if hooks["response"]:
-            try:
-                await run_hooks(hooks["response"], response)
-            except BaseException:
-                _close(response)
-                raise
-        return response
-
-    async def _send_once(self, request: Request, stream: bool = False) -> Response:
-        """One aiohttp request: the response with its body read and the connection released,
-        or, when ``stream`` is true, with the body unread and ``_raw`` open.
-
-        The single seam :class:`mylib.testing.Mocker` replaces: everything above it runs.
-        """
-        session = self._sessions.get()
-        config = self._config
-        url = request.url
-        headers = request.headers
-        cookies = None
-        if "Cookie" in headers:
-            # Passed as cookies=, so a per-request cookie wins over the jar's of the same name
-            # (aiohttp lets the jar win over a Cookie header).
-            headers = headers.copy()
-            cookies = parse_cookie_header(headers.popall("Cookie"))
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        with translating(request):
-            sending = session.request(
-                request.method,
-                url,
-                headers=headers,
-                cookies=cookies,
-                data=request.content,
-                allow_redirects=False,
-                timeout=_aiohttp_timeout(request.timeout),
-                proxy=proxy_for(config, url),
-            )
-            if stream:
-                raw = await sending
-                body = b""
-            else:
-                async with sending as raw:
-                    body = await raw.read()
-        response = Response(
-            status_code=raw.status,
-            reason=raw.reason or "",
-            headers=raw.headers,
-            url=str(raw.url),
-            content=body,
-            request=request,
-            elapsed=datetime.timedelta(seconds=loop.time() - started),
-            json_loads=config.json_loads or jsonlib.loads,
-        )
-        if stream:
-            response._raw = raw
-        return response
 
     async def request(
         self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
@@ -566,7 +290,7 @@ class AsyncClient:
             TooManyRedirects: more than ``max_redirects`` redirects.
             ClientClosedError: the client was closed.
         """
-        return await self.send(self._build(method, url, **options))
+        return await self.send(build_request(self._config, method, url, **options))
 
     async def get(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
         """Send a GET request; options as for :meth:`request`."""
@@ -613,7 +337,7 @@ class AsyncClient:
         in_flight = [t for t in self._active if t is not me and t.get_loop() is loop]
         if in_flight:
             await asyncio.wait(in_flight)
-        await self._sessions.aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         self._check_open()
@@ -654,7 +378,7 @@ class AsyncClient:
         """
         from ._stream import AsyncStreamContext
 
-        return AsyncStreamContext(self, self._build(method, url, **options))
+        return AsyncStreamContext(self, build_request(self._config, method, url, **options))
 
     async def map(
         self,
@@ -763,26 +487,26 @@ class AsyncClient:
         )
 
 
-async def _discard(response: Response) -> None:
-    """Finish a streamed response the pipeline replaces (a redirect hop, a retried status, a
-    401 the auth flow answered): read its body, small as a rule, so the connection goes back
-    to the pool, and keep it as ``content`` (history and errors show it, as when not
-    streaming). Closes the connection instead if reading fails or is cancelled."""
-    raw, response._raw = response._raw, None
-    if raw is None:
-        return
-    try:
-        with translating(response.request):
-            response.content = await raw.read()
-    except BaseException:
-        raw.close()
-        raise
-    raw.release()
+# -- the engine's internal interface for the facade and the features ---------------------------
 
 
-def _close(response: Response) -> None:
-    """Drop a streamed response's connection on an error path, where awaiting a read is
-    not an option (the task may be cancelled)."""
-    raw, response._raw = response._raw, None
-    if raw is not None:
-        raw.close()
+async def open_response(client: AsyncClient, request: Request) -> Response:
+    """Send ``request`` through the whole pipeline and return the final response as soon as
+    its headers are in, its body still on the wire: the caller owns it (``detach_body()``,
+    then release or abort it). The total timeout covers getting the headers."""
+    return await client._send(request, stream=True)
+
+
+def ensure_open(client: AsyncClient) -> None:
+    """Raise :class:`ClientClosedError` if ``client`` was closed (safe from any thread)."""
+    client._check_open()
+
+
+def needs_loop_to_close(client: AsyncClient) -> bool:
+    """Whether closing ``client`` has anything to do on a loop (False: never used)."""
+    return client._transport.in_use()
+
+
+def mark_closed(client: AsyncClient) -> None:
+    """Mark ``client`` closed without closing anything (nothing open, or already swept)."""
+    client._state = ClientState.CLOSED

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Unpack
 
-from ._async_client import AsyncClient
+from ._async_client import AsyncClient, ensure_open, mark_closed, needs_loop_to_close
 from ._errors import ClientClosedError
 from ._io import BRIDGE
 from ._map import MapResult, check_concurrency, check_items, collect_sync, map_sync_iter
 from ._models import DEFAULT_TIMEOUT, Request, Response
 from ._runtime import BridgeState
 from ._stream import StreamContext, StreamResponse, open_stream
+from ._transports.base import AsyncTransport
 from ._types import (
     AuthTypes,
     CertTypes,
@@ -76,6 +77,7 @@ class Client:
         json_dumps: Callable[[Any], bytes | str] | None = None,
         json_loads: Callable[..., Any] | None = None,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
+        transport: AsyncTransport | None = None,
     ) -> None:
         #: The engine; it runs on mylib's I/O loop.
         self._engine = AsyncClient(
@@ -95,6 +97,7 @@ class Client:
             json_dumps=json_dumps,
             json_loads=json_loads,
             event_hooks=event_hooks,
+            transport=transport,
         )
 
     def __repr__(self) -> str:
@@ -118,7 +121,7 @@ class Client:
 
     def send(self, request: Request) -> Response:
         """Send a :class:`Request` made by :meth:`build_request`."""
-        self._engine._check_open()
+        ensure_open(self._engine)
         return BRIDGE.call(self._engine.send, request)
 
     def request(self, method: str, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
@@ -175,17 +178,17 @@ class Client:
         engine = self._engine
         if engine.closed:
             return
-        if not engine._sessions.has_session() or BRIDGE.state is not BridgeState.RUNNING:
+        if not needs_loop_to_close(engine) or BRIDGE.state is not BridgeState.RUNNING:
             # Never used (no loop to bother), or the exit sequence already swept it.
-            engine._state = type(engine._state).CLOSED
+            mark_closed(engine)
             return
         try:
             BRIDGE.call(engine.aclose)
         except ClientClosedError:
-            engine._state = type(engine._state).CLOSED
+            mark_closed(engine)
 
     def __enter__(self) -> Client:
-        self._engine._check_open()
+        ensure_open(self._engine)
         return self
 
     def __exit__(

@@ -1,6 +1,8 @@
 """Request bodies: ``json=``, ``data=``, ``content=`` and ``files=`` into what is sent.
 
-Encoding runs in the caller's thread (``build_request``), never on the shared I/O loop.
+Encoding runs in the caller's thread (``build_request``), never on the shared I/O loop, and
+knows no engine: a multipart body is a :class:`Multipart` list of parts, which the transport
+turns into its own form object when it sends.
 """
 
 from __future__ import annotations
@@ -9,12 +11,28 @@ import io
 import json as jsonlib
 import os
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
+__all__ = ["Multipart", "Part", "encode_body"]
 
-__all__ = ["encode_body"]
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a multipart/form-data body: a field, or a file when it has a filename."""
+
+    name: str
+    value: Any
+    filename: str | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Multipart:
+    """A multipart/form-data body, part by part (form fields first, then files)."""
+
+    parts: list[Part] = field(default_factory=list)
 
 _CONFLICTS = (
     ("json", "data"),
@@ -99,35 +117,35 @@ def _form_pairs(data: Any) -> list[tuple[str, Any]]:
     return [(str(k), v) for k, v in items if v is not None]
 
 
-def _multipart(files: Any, data: Any) -> aiohttp.FormData:
+def _multipart(files: Any, data: Any) -> Multipart:
     if not isinstance(files, Mapping):
         raise TypeError(f"files= must be a dict of field name -> file, not {type(files).__name__}")
-    form = aiohttp.FormData(quote_fields=False)
+    form = Multipart()
     if data is not None:
         if not isinstance(data, Mapping):
             raise TypeError("data= must be a dict of form fields when used with files=")
         for key, value in _form_pairs(data):
             for item in value if isinstance(value, (list, tuple)) else [value]:
-                form.add_field(key, str(item))
-    for field, spec in files.items():
-        filename, fileobj, content_type = _file_spec(field, spec)
-        form.add_field(field, fileobj, filename=filename, content_type=content_type)
+                form.parts.append(Part(key, str(item)))
+    for name, spec in files.items():
+        filename, fileobj, content_type = _file_spec(name, spec)
+        form.parts.append(Part(name, fileobj, filename, content_type))
     return form
 
 
-def _file_spec(field: str, spec: Any) -> tuple[str | None, Any, str | None]:
+def _file_spec(name: str, spec: Any) -> tuple[str | None, Any, str | None]:
     content_type = None
     if isinstance(spec, tuple):
         if len(spec) not in (2, 3):
             raise TypeError(
-                f"files[{field!r}] must be a file or (filename, file[, content_type])"
+                f"files[{name!r}] must be a file or (filename, file[, content_type])"
             )
         filename, fileobj = spec[0], spec[1]
         content_type = spec[2] if len(spec) == 3 else None
     else:
         fileobj = spec
-        name = getattr(spec, "name", None)
-        filename = os.path.basename(name) if isinstance(name, str) else field
+        path = getattr(spec, "name", None)
+        filename = os.path.basename(path) if isinstance(path, str) else name
     if isinstance(fileobj, str):
         fileobj = fileobj.encode("utf-8")
     if content_type is None and isinstance(fileobj, (bytes, bytearray)):

@@ -46,9 +46,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ReadError, redact_url
-from ._models import Request
+from ._models import Request, ResponseBase
 from ._progress import Bar, make_bar, require_tqdm
-from ._stream import AsyncStreamContext, StreamResponse, _StreamInfo, open_stream
+from ._stream import AsyncStreamContext, StreamResponse, open_stream
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient
@@ -105,7 +105,7 @@ class _Action(enum.Enum):
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)", re.IGNORECASE)
 
 
-def _content_range(response: _StreamInfo) -> tuple[int | None, int | None]:
+def _content_range(response: ResponseBase) -> tuple[int | None, int | None]:
     """(first byte, complete length) from Content-Range; None for what it does not say."""
     match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
     if match is None:
@@ -114,19 +114,19 @@ def _content_range(response: _StreamInfo) -> tuple[int | None, int | None]:
     return (int(first) if first else None), (None if total == "*" else int(total))
 
 
-def _is_identity(response: _StreamInfo) -> bool:
+def _is_identity(response: ResponseBase) -> bool:
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     return encoding in ("", "identity")
 
 
-def _expected_length(response: _StreamInfo) -> int | None:
+def _expected_length(response: ResponseBase) -> int | None:
     length = response.headers.get("Content-Length")
     if not _is_identity(response) or length is None or not length.isdigit():
         return None  # decompressed bodies have another length than the one announced
     return int(length)
 
 
-def _decide(response: _StreamInfo, offset: int) -> tuple[_Action, int | None]:
+def _decide(response: ResponseBase, offset: int) -> tuple[_Action, int | None]:
     """The action for ``response`` to a request for the bytes from ``offset`` on, and the
     complete length of the file when the response says it.
 
@@ -150,7 +150,7 @@ def _decide(response: _StreamInfo, offset: int) -> tuple[_Action, int | None]:
     return _Action.RESTART, _expected_length(response)
 
 
-def _validator(response: _StreamInfo) -> str | None:
+def _validator(response: ResponseBase) -> str | None:
     """What to send as If-Range to continue this response's body later, or None.
 
     A strong ETag; else a Last-Modified at least a second older than Date (RFC 9110 13.1.5:
@@ -221,12 +221,9 @@ class _PartFile:
             headers["Range"] = f"bytes={self.offset}-"
             if self._if_range:
                 headers["If-Range"] = self._if_range
-        return Request(
-            base.method, base.url, headers=headers, content=base.content, timeout=base.timeout,
-            follow_redirects=base.follow_redirects, auth=base.auth,
-        )
+        return base.replace(headers=headers)
 
-    def start(self, action: _Action, response: _StreamInfo) -> None:
+    def start(self, action: _Action, response: ResponseBase) -> None:
         """Get the file ready for the body that ``action`` calls for."""
         if action in (_Action.APPEND, _Action.COMPLETE):
             return
@@ -246,7 +243,7 @@ class _PartFile:
         self._file.write(chunk)
         self.written += len(chunk)
 
-    def finish(self, response: _StreamInfo, total: int | None) -> Path:
+    def finish(self, response: ResponseBase, total: int | None) -> Path:
         """Check the length against ``total``, then rename the file into place.
 
         Raises:
@@ -308,7 +305,7 @@ def download_sync(
     """The blocking download: stream on the loop, write in this thread, rename at the end."""
     target = check_target(path)
     tqdm = require_tqdm(progress)
-    base = client._build("GET", url, **options)
+    base = client.build_request("GET", url, **options)
     part = _PartFile(target, _check_resume(resume, base))
     try:
         # At most two rounds: STALE only follows a ranged request, and empties the file.
@@ -341,7 +338,7 @@ async def download_async(
     """The async download: stream on this loop, write through the loop's executor."""
     target = check_target(path)
     tqdm = require_tqdm(progress)
-    base = client._build("GET", url, **options)
+    base = client.build_request("GET", url, **options)
     loop = asyncio.get_running_loop()
     part = await loop.run_in_executor(None, _PartFile, target, _check_resume(resume, base))
     try:

@@ -20,21 +20,17 @@ The tree::
     ├── ClientClosedError (also RuntimeError)   the client, or mylib's I/O loop, is closed
     └── LoopThreadError (also RuntimeError) a blocking call on mylib's own I/O loop thread
 
-Errors from aiohttp, asyncio, ssl and the socket layer are translated in exactly one place,
-:func:`translating`, which the engine wraps around its I/O; the original stays attached as
-``__cause__``. Messages name the URL with any credentials removed.
+Errors from aiohttp, asyncio, ssl and the socket layer are translated in exactly one place, the
+aiohttp transport's table (``mylib/_transports/aiohttp.py``); the original stays attached as
+``__cause__``. Messages name the URL with any credentials removed. This module imports no
+engine.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import re
-import ssl
-from types import TracebackType
 from typing import TYPE_CHECKING
 
-import aiohttp
 from yarl import URL
 
 if TYPE_CHECKING:
@@ -165,107 +161,3 @@ def redact_url(url: URL | str) -> str:
         return str(parsed)
     except (ValueError, TypeError):
         return "<unparsable URL>"
-
-
-#: Engine exceptions in lookup order: the first class that matches wins, so more specific
-#: classes come before their bases. A test fails if an aiohttp client exception is missing.
-_TABLE: tuple[tuple[type[BaseException], type[Error]], ...] = (
-    (aiohttp.ConnectionTimeoutError, ConnectTimeout),
-    (aiohttp.SocketTimeoutError, ReadTimeout),
-    (aiohttp.ServerTimeoutError, ReadTimeout),
-    (builtins.TimeoutError, TimeoutError),
-    (aiohttp.InvalidURL, InvalidURL),
-    (aiohttp.ClientConnectorCertificateError, TLSError),
-    (aiohttp.ClientConnectorSSLError, TLSError),
-    (aiohttp.ServerFingerprintMismatch, TLSError),
-    (aiohttp.ClientSSLError, TLSError),
-    (aiohttp.ClientHttpProxyError, ProxyError),
-    (aiohttp.ClientProxyConnectionError, ProxyError),
-    (aiohttp.ClientConnectorDNSError, ConnectError),
-    (aiohttp.ClientConnectorError, ConnectError),
-    (aiohttp.ServerDisconnectedError, RemoteProtocolError),
-    (aiohttp.ClientPayloadError, ReadError),
-    (aiohttp.ClientConnectionResetError, ReadError),
-    (aiohttp.ClientOSError, ReadError),
-    (aiohttp.ServerConnectionError, ConnectError),
-    (aiohttp.ClientResponseError, RemoteProtocolError),
-    (aiohttp.ClientConnectionError, TransportError),
-    (aiohttp.ClientError, TransportError),
-    (ssl.SSLError, TLSError),
-    (ConnectionRefusedError, ConnectError),
-    (ConnectionError, ReadError),
-    (OSError, TransportError),
-)
-
-#: aiohttp exceptions the engine never lets aiohttp raise (it owns redirects, never asks aiohttp
-#: to check statuses or content types, and sends no websockets), so they need no translation.
-UNTRANSLATED: frozenset[type[BaseException]] = frozenset(
-    {
-        aiohttp.ContentTypeError,
-        aiohttp.TooManyRedirects,
-        aiohttp.RedirectClientError,
-        aiohttp.InvalidUrlRedirectClientError,
-        aiohttp.NonHttpUrlRedirectClientError,
-        aiohttp.WSServerHandshakeError,
-        aiohttp.WSMessageTypeError,
-    }
-)
-
-
-#: The ``user:password@`` part of any URL quoted in an engine message.
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
-
-
-def translate(exc: BaseException, request: Request | None) -> Error | None:
-    """The mylib exception for an engine exception, or None if it is not an I/O error."""
-    if isinstance(exc, Error):
-        return None
-    for engine_type, our_type in _TABLE:
-        if isinstance(exc, engine_type):
-            where = redact_url(request.url) if request is not None else "the server"
-            # aiohttp quotes URLs in its messages (a proxy's, credentials and all).
-            detail = _USERINFO.sub(r"\1", str(exc)) or type(exc).__name__
-            return our_type(f"{_VERBS.get(our_type, 'request failed')} ({where}): {detail}",
-                            request=request)
-    return None
-
-
-_VERBS: dict[type[Error], str] = {
-    ConnectTimeout: "timed out connecting",
-    ReadTimeout: "timed out waiting for the server",
-    TimeoutError: "timed out",
-    InvalidURL: "invalid URL",
-    TLSError: "TLS failed",
-    ProxyError: "proxy failed",
-    ConnectError: "could not connect",
-    RemoteProtocolError: "the server broke the connection or the protocol",
-    ReadError: "the connection broke while reading",
-    TransportError: "request failed",
-}
-
-
-class translating:
-    """Context manager: re-raise engine I/O errors as mylib errors, ``from`` the original.
-
-    ``asyncio.CancelledError`` and anything already a mylib error pass through untouched.
-    """
-
-    __slots__ = ("request",)
-
-    def __init__(self, request: Request | None) -> None:
-        self.request = request
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None or isinstance(exc, asyncio.CancelledError):
-            return
-        ours = translate(exc, self.request)
-        if ours is not None:
-            raise ours from exc

@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast
 from ._errors import ClientClosedError, LoopThreadError, TimeoutError
 from ._runtime import Bridge, DaemonExecutor
 from ._runtime.syncify import close_live_instances
-from ._sessions import forget_all_after_fork, sweep_at_exit
+from ._transports.sessions import forget_all_after_fork, sweep_at_exit
 
 __all__ = ["BRIDGE", "run", "run_blocking"]
 

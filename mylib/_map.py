@@ -121,8 +121,8 @@ def build_item(
     try:
         if isinstance(item, Mapping):
             opts = {**options, **item}
-            return client._build(opts.pop("method", method), opts.pop("url"), **opts)
-        return client._build(method, item, **options)  # type: ignore[arg-type]
+            return client.build_request(opts.pop("method", method), opts.pop("url"), **opts)
+        return client.build_request(method, item, **options)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         exc.add_note(f"(in map() item {index}: {item!r})")
         raise

@@ -1,34 +1,43 @@
-"""Plain data: Timeout, Retry, Request and Response. No I/O happens here.
+"""Plain data: Timeout, Retry, Request and the responses. No engine is imported here.
 
 A :class:`Response` is materialized on the I/O loop (status, headers, the whole body) and handed
 to the caller as data; decoding (``text``, ``json()``) happens lazily, in the caller's thread,
 so big JSON documents never stall the shared loop.
+
+The response surface is written once, in :class:`ResponseBase`: :class:`Response` and both
+stream faces (``mylib/_stream.py``) inherit status, headers, ``ok``, ``encoding``, ``links``,
+``cookies`` and ``raise_for_status``, and decode through ``mylib/_decode.py``.
+
+Who owns an unread body. A transport asked for a stream returns a :class:`Response` whose
+body is still on the wire, behind a :class:`ResponseBody` (read, release, abort). Whoever
+holds such a response and does not hand it on must finish it: ``await response.aread()``
+reads the rest and returns the connection to the pool; ``response.close()`` drops the
+connection at once (the way out on error paths, where awaiting is not an option). A stream
+takes the body over with :meth:`Response.detach_body`.
 """
 
 from __future__ import annotations
 
-import codecs
 import datetime
+import http
 import json as jsonlib
 import math
 import re
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from email.message import Message
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._decode import charset_of, decode_json, decode_text
 from ._errors import DecodingError, HTTPStatusError, redact_url
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from ._auth import Auth
 
-__all__ = ["Request", "Response", "Retry", "Timeout"]
+__all__ = ["Request", "Response", "ResponseBase", "ResponseBody", "Retry", "Timeout"]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -148,7 +157,9 @@ class Request:
     """A request as it is sent: method, URL, headers and body, after all merging.
 
     Built by ``Client.build_request``/``AsyncClient.build_request``, and found on every
-    response as ``response.request`` and on errors as ``error.request``.
+    response as ``response.request`` and on errors as ``error.request``. Derive a changed
+    copy with :meth:`replace` (redirects, retries and resumed downloads do), so that no field
+    is lost on the way.
     """
 
     __slots__ = ("auth", "content", "follow_redirects", "headers", "method", "timeout", "url")
@@ -179,6 +190,24 @@ class Request:
         #: The auth scheme applied when sent (adds headers then); None for none.
         self.auth = auth
 
+    def replace(self, **changes: Any) -> Request:
+        """A copy with the given fields changed, e.g. ``request.replace(method="GET")``.
+
+        Every other field is carried over, the headers as a copy of their own.
+
+        Raises:
+            TypeError: a name that is not a field of Request.
+        """
+        unknown = changes.keys() - set(Request.__slots__)
+        if unknown:
+            raise TypeError(f"Request has no field(s) {', '.join(sorted(unknown))}")
+        copy = Request.__new__(Request)
+        for name in Request.__slots__:
+            setattr(copy, name, changes[name] if name in changes else getattr(self, name))
+        if "headers" not in changes:
+            copy.headers = CIMultiDict(self.headers)
+        return copy
+
     def json(self, **kwargs: Any) -> Any:
         """The body decoded as JSON (for tests that inspect what was sent)."""
         if not isinstance(self.content, (bytes, bytearray)):
@@ -189,98 +218,74 @@ class Request:
         return f"<Request {self.method} {redact_url(self.url)}>"
 
 
-def charset_of(headers: Mapping[str, str]) -> str | None:
-    """The Content-Type's charset, normalized (``"UTF8"`` -> ``"utf-8"``), or None when it is
-    missing or unknown to Python."""
-    content_type = headers.get("Content-Type")
-    if not content_type:
-        return None
-    message = Message()
-    message["content-type"] = content_type
-    charset = message.get_param("charset")
-    if isinstance(charset, str):
-        try:
-            return codecs.lookup(charset.strip("'\"")).name
-        except LookupError:
-            return None
-    return None
+class ResponseBody(Protocol):
+    """The unread body of a streamed response, as a transport hands it over.
+
+    Errors are raised as mylib errors (the transport translates its own). A body is finished
+    exactly once, by :meth:`release` after reading it to the end or by :meth:`abort`.
+    """
+
+    async def read(self) -> bytes:
+        """The rest of the body."""
+        ...
+
+    async def read_some(self) -> bytes:
+        """The next piece of the body as it arrived (any size); ``b""`` at its end."""
+        ...
+
+    def release(self) -> None:
+        """The body was read to its end: the connection may serve another request."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection; what is left of the body is never read."""
+        ...
 
 
 _LINK_RE = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-class Response:
-    """An HTTP response whose body has been read.
+def _reason_for(status_code: int) -> str:
+    try:
+        return http.HTTPStatus(status_code).phrase
+    except ValueError:
+        return ""
 
-    Example::
 
-        r = client.get("https://api.example.com/items")
-        r.raise_for_status()
-        for item in r.json():
-            ...
+class ResponseBase:
+    """What every response face shares, known as soon as the headers arrive: status,
+    headers, URL, the request, redirects, and what derives from them.
+
+    :class:`Response`, :class:`~mylib.StreamResponse` and :class:`~mylib.AsyncStreamResponse`
+    are all ResponseBase instances.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_encoding",
-        "_json_loads",
-        "_raw",
-        "_text",
-        "attempts",
-        "content",
-        "elapsed",
-        "headers",
-        "history",
-        "reason",
-        "request",
-        "status_code",
-        "url",
-    )
+    __slots__ = ("_encoding", "headers", "history", "reason", "request", "status_code", "url")
 
-    def __init__(
-        self,
-        *,
-        status_code: int,
-        reason: str,
-        headers: CIMultiDictProxy[str],
-        url: str,
-        content: bytes,
-        request: Request,
-        elapsed: datetime.timedelta,
-        history: list[Response] | None = None,
-        json_loads: Callable[..., Any] = jsonlib.loads,
-        attempts: int = 1,
-    ) -> None:
+    status_code: int
+    reason: str
+    headers: CIMultiDictProxy[str]
+    url: str
+    request: Request
+    history: list[Response]
+    _encoding: str | None
+
+    def _copy_base(self, source: ResponseBase) -> None:
+        """Take the shared fields from ``source`` (a stream face from the engine's response)."""
         #: The status code, e.g. 200.
-        self.status_code = status_code
+        self.status_code = source.status_code
         #: The reason phrase the server sent, e.g. "Not Found".
-        self.reason = reason
+        self.reason = source.reason
         #: The headers, case-insensitive; repeated headers keep every value (``getall``).
-        self.headers = headers
+        self.headers = source.headers
         #: The final URL, after redirects, as a string.
-        self.url = url
-        #: The body, as bytes (decompressed).
-        self.content = content
+        self.url = source.url
         #: The request that produced this response.
-        self.request = request
-        #: Time from sending the request until the whole body was read (for a stream,
-        #: until its headers arrived).
-        self.elapsed = elapsed
-        #: The redirect responses that led here, oldest first.
-        self.history: list[Response] = history if history is not None else []
-        #: How many times this request was sent to get this response (1 + retries).
-        self.attempts = attempts
-        self._json_loads = json_loads
-        self._encoding: str | None = None
-        self._text: str | None = None
-        # Set only inside the engine, for a streamed send: the open aiohttp response whose
-        # body is still unread (``content`` stays b"" until then). Whoever takes the response
-        # from the engine owns it and must read-and-release or close it.
-        self._raw: aiohttp.ClientResponse | None = None
-
-    def __repr__(self) -> str:
-        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
-        return f"<Response [{self.status_code} {self.reason}] {redact_url(self.url)}{tries}>"
+        self.request = source.request
+        #: The redirect responses that led here, oldest first (their bodies were read).
+        self.history = source.history
+        self._encoding = source._encoding
 
     @property
     def ok(self) -> bool:
@@ -294,12 +299,12 @@ class Response:
     @property
     def is_redirect(self) -> bool:
         """True for a redirect status with a Location header."""
-        return self.status_code in (301, 302, 303, 307, 308) and "Location" in self.headers
+        return self.status_code in _REDIRECTS and "Location" in self.headers
 
     @property
     def encoding(self) -> str | None:
-        """The charset used by ``text``: the one set here, else the Content-Type's, else None
-        (then ``text`` decodes UTF-8, honouring a BOM)."""
+        """The charset used to decode text: the one set here, else the Content-Type's, else
+        None (then text is decoded as UTF-8, and a UTF-8 byte-order mark is dropped)."""
         if self._encoding is not None:
             return self._encoding
         return charset_of(self.headers)
@@ -307,34 +312,6 @@ class Response:
     @encoding.setter
     def encoding(self, value: str | None) -> None:
         self._encoding = value
-        self._text = None
-
-    @property
-    def text(self) -> str:
-        """The body decoded as text (see ``encoding``); undecodable bytes become U+FFFD."""
-        if self._text is None:
-            encoding = self.encoding or "utf-8-sig"
-            if encoding == "utf-8" and self.content.startswith(codecs.BOM_UTF8):
-                encoding = "utf-8-sig"
-            self._text = self.content.decode(encoding, errors="replace")
-        return self._text
-
-    def json(self, **kwargs: Any) -> Any:
-        """The body decoded as JSON, whatever the Content-Type says.
-
-        Raises:
-            DecodingError: the body is not valid JSON; the message quotes its start.
-        """
-        try:
-            return self._json_loads(self.content, **kwargs)
-        except ValueError as exc:
-            start = self.content[:80].decode("utf-8", errors="replace")
-            more = "..." if len(self.content) > 80 else ""
-            raise DecodingError(
-                f"response body from {redact_url(self.url)} is not JSON "
-                f"({exc}); it starts with {start!r}{more}",
-                request=self.request,
-            ) from exc
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -361,6 +338,183 @@ class Response:
                 result[link.get("rel", link["url"])] = link
         return result
 
+    def raise_for_status(self) -> Any:
+        """Raise :class:`HTTPStatusError` for a 4xx or 5xx status; otherwise return self.
+
+        Example: ``data = client.get(url).raise_for_status().json()``
+
+        Raises:
+            HTTPStatusError: the status is 4xx (client error) or 5xx (server error); its
+                ``response`` is this response (for a stream, with its body unread).
+        """
+        if self.status_code < 400:
+            return self
+        kind = "client error" if self.status_code < 500 else "server error"
+        raise HTTPStatusError(
+            f"{self.status_code} {self.reason} ({kind}) for {self.request.method} "
+            f"{redact_url(self.url)}",
+            response=self,  # type: ignore[arg-type]
+        )
+
+
+def _to_headers(headers: Any) -> CIMultiDictProxy[str]:
+    if isinstance(headers, CIMultiDictProxy):
+        return headers
+    if headers is None:
+        return CIMultiDictProxy(CIMultiDict())
+    if isinstance(headers, CIMultiDict):
+        return CIMultiDictProxy(headers)
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    try:
+        return CIMultiDictProxy(CIMultiDict((str(k), str(v)) for k, v in items))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"headers must be a dict or a list of (name, value) pairs, not {headers!r}"
+        ) from exc
+
+
+def _body_of(
+    content: bytes | None, text: str | None, json: Any, headers: CIMultiDictProxy[str]
+) -> tuple[bytes, CIMultiDictProxy[str]]:
+    given = [n for n, v in (("content", content), ("text", text), ("json", json)) if v is not None]
+    if len(given) > 1:
+        raise TypeError(f"give only one of content=, text=, json= (got {', '.join(given)})")
+    if content is not None:
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"content= must be bytes (text= for str, json= for data), "
+                f"not {type(content).__name__}"
+            )
+        return bytes(content), headers
+    if text is None and json is None:
+        return b"", headers
+    if text is not None:
+        if not isinstance(text, str):
+            raise TypeError(f"text= must be a str, not {type(text).__name__}")
+        body, content_type = text.encode("utf-8"), "text/plain; charset=utf-8"
+    else:
+        body = jsonlib.dumps(json, ensure_ascii=False).encode("utf-8")
+        content_type = "application/json"
+    if "Content-Type" not in headers:
+        writable = CIMultiDict(headers)
+        writable["Content-Type"] = content_type
+        headers = CIMultiDictProxy(writable)
+    return body, headers
+
+
+class Response(ResponseBase):
+    """An HTTP response whose body has been read.
+
+    Example::
+
+        r = client.get("https://api.example.com/items")
+        r.raise_for_status()
+        for item in r.json():
+            ...
+
+    Making one (for a :class:`~mylib.MockTransport` handler, or a test)::
+
+        mylib.Response(200, json={"id": 1})
+        mylib.Response(404, text="no such item", headers={"X-Trace": "abc"})
+
+    Args:
+        status_code: The status, e.g. 200.
+        headers: A dict or a list of (name, value) pairs.
+        content: The body as bytes; or give ``text`` (sent as UTF-8, ``text/plain``) or
+            ``json`` (``application/json``), which also set a Content-Type unless
+            ``headers`` has one.
+        request: The request it answers (a transport fills it in when it is left out).
+        reason: The reason phrase; by default the standard one for the status.
+        url: The final URL; by default the request's.
+        elapsed: Time from sending the request until the body was read.
+        history: The redirect responses that led here.
+        json_loads: What :meth:`json` decodes with.
+        attempts: How many times the request was sent to get this response.
+
+    Raises:
+        TypeError: two kinds of body, or a value of the wrong type.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_body",
+        "_json_loads",
+        "_text",
+        "attempts",
+        "content",
+        "elapsed",
+    )
+
+    def __init__(
+        self,
+        status_code: int,
+        *,
+        headers: Any = None,
+        content: bytes | None = None,
+        text: str | None = None,
+        json: Any = None,
+        request: Request | None = None,
+        reason: str | None = None,
+        url: str | None = None,
+        elapsed: datetime.timedelta | None = None,
+        history: list[Response] | None = None,
+        json_loads: Callable[..., Any] = jsonlib.loads,
+        attempts: int = 1,
+    ) -> None:
+        if isinstance(status_code, bool) or not isinstance(status_code, int):
+            raise TypeError(f"status_code must be an int, not {status_code!r}")
+        proxy = _to_headers(headers)
+        if text is not None or json is not None or not isinstance(content, bytes):
+            content, proxy = _body_of(content, text, json, proxy)
+        #: The status code, e.g. 200.
+        self.status_code = status_code
+        #: The reason phrase the server sent, e.g. "Not Found".
+        self.reason = _reason_for(status_code) if reason is None else reason
+        #: The headers, case-insensitive; repeated headers keep every value (``getall``).
+        self.headers = proxy
+        #: The final URL, after redirects, as a string.
+        self.url = url if url is not None else ("" if request is None else str(request.url))
+        #: The body, as bytes (decompressed).
+        self.content = content
+        #: The request that produced this response.
+        self.request = request  # type: ignore[assignment]  # a transport fills in a None
+        #: Time from sending the request until the whole body was read (for a stream,
+        #: until its headers arrived).
+        self.elapsed = elapsed if elapsed is not None else datetime.timedelta(0)
+        #: The redirect responses that led here, oldest first.
+        self.history = history if history is not None else []
+        #: How many times this request was sent to get this response (1 + retries).
+        self.attempts = attempts
+        self._json_loads = json_loads
+        self._encoding = None
+        self._text: tuple[str | None, str] | None = None
+        # The body still on the wire, for a response a transport sent as a stream; its
+        # holder must aread() or close() it (see the module's docstring).
+        self._body: ResponseBody | None = None
+
+    def __repr__(self) -> str:
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        return f"<Response [{self.status_code} {self.reason}] {redact_url(self.url)}{tries}>"
+
+    @property
+    def text(self) -> str:
+        """The body decoded as text (see ``encoding``); undecodable bytes become U+FFFD."""
+        encoding = self.encoding
+        cached = self._text
+        if cached is None or cached[0] != encoding:
+            cached = self._text = (encoding, decode_text(self.content, encoding))
+        return cached[1]
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body decoded as JSON, whatever the Content-Type says.
+
+        Raises:
+            DecodingError: the body is not valid JSON; the message quotes its start.
+        """
+        return decode_json(
+            self.content, self._json_loads, url=self.url, request=self.request, kwargs=kwargs
+        )
+
     def raise_for_status(self) -> Response:
         """Raise :class:`HTTPStatusError` for a 4xx or 5xx status; otherwise return self.
 
@@ -369,19 +523,39 @@ class Response:
         Raises:
             HTTPStatusError: the status is 4xx (client error) or 5xx (server error).
         """
-        if self.status_code < 400:
-            return self
-        raise status_error(self)
+        return super().raise_for_status()  # type: ignore[no-any-return]
 
+    # -- an unread body (responses a transport sent as a stream) -------------------------------
 
-def status_error(response: Any) -> HTTPStatusError:
-    """The :class:`HTTPStatusError` for a 4xx/5xx ``response`` (a Response or a stream)."""
-    kind = "client error" if response.status_code < 500 else "server error"
-    return HTTPStatusError(
-        f"{response.status_code} {response.reason} ({kind}) for {response.request.method} "
-        f"{redact_url(response.url)}",
-        response=response,
-    )
+    async def aread(self) -> bytes:
+        """Read what is left of the body into ``content`` and return it.
+
+        For a response whose body was read already (every response a client returns), this
+        is just ``content``. On an error the connection is dropped.
+        """
+        body, self._body = self._body, None
+        if body is None:
+            return self.content
+        try:
+            self.content = await body.read()
+        except BaseException:
+            body.abort()
+            raise
+        body.release()
+        self._text = None
+        return self.content
+
+    def close(self) -> None:
+        """Drop the connection of a body still on the wire; nothing for a read response."""
+        body, self._body = self._body, None
+        if body is not None:
+            body.abort()
+
+    def detach_body(self) -> ResponseBody | None:
+        """Take over the body still on the wire (None if there is none): the caller now
+        owns it and must release or abort it."""
+        body, self._body = self._body, None
+        return body
 
 
 def merge_mappings(

@@ -14,57 +14,40 @@ Two faces over one aiohttp response that stays open on its loop:
 Rejected: aiohttp's own ``iter_chunked(64 KiB)`` loop (about 3x slower than requests'
 ``iter_content`` on loopback), and one hop per chunk (the hop dominates below ~256 KiB).
 
+Both read the body through the transport's body interface (``read_some``, ``release``,
+``abort``), so they work the same over any transport, and share the response surface
+(``ResponseBase``) and the text/JSON rules (``mylib/_decode.py``) with :class:`~mylib.Response`.
+
 Closing always happens on the loop that owns the connection: leaving the ``with``, breaking
 out of an ``iter_*`` loop, an exception in its body, or the stream being garbage-collected.
-Streams still open when their session closes are closed first (pitfalls.md #6), through a
-hook registered with :func:`mylib._sessions.add_before_close_hook`.
+A stream still open when its session closes is aborted first by the transport (pitfalls.md
+#6).
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import collections
 import contextlib
 import enum
-import json as jsonlib
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
-import aiohttp
-from multidict import CIMultiDictProxy
-
-from ._errors import (
-    ClientClosedError,
-    redact_url,
-    translating,
-)
-from ._models import Request, Response, charset_of, status_error
-from ._sessions import add_before_close_hook
+from ._async_client import AsyncClient, open_response
+from ._decode import LineSplitter, Rechunker, decode_json, decode_text, text_decoder
+from ._errors import ClientClosedError, redact_url
+from ._models import Request, Response, ResponseBase
+from ._transports.base import BytesBody
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncClient
     from ._runtime import Bridge
 
 __all__ = ["AsyncStreamResponse", "StreamResponse", "StreamState", "open_stream"]
 
 #: The prefetch buffer stops reading once it holds this much (plus at most one piece).
 PREFETCH_LIMIT: Final = 1 << 20
-
-#: Streams open per session, so they can be closed before their session is.
-_OPEN: weakref.WeakKeyDictionary[aiohttp.ClientSession, set[AsyncStreamResponse]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def _close_streams_of(session: aiohttp.ClientSession) -> None:
-    for stream in list(_OPEN.pop(session, ())):
-        await stream.aclose()
-
-
-add_before_close_hook(_close_streams_of)
 
 
 class StreamState(enum.Enum):
@@ -75,72 +58,6 @@ class StreamState(enum.Enum):
     CONSUMED = "consumed"
     #: Closed before the end of the body; the connection was dropped.
     CLOSED = "closed"
-
-
-# -- the pure parts: cutting bytes into chunks, text and lines (caller's thread) ---------------
-
-
-class _Rechunker:
-    """Cuts a sequence of byte pieces into chunks of exactly ``size`` (the last may be short)."""
-
-    __slots__ = ("_buffer", "_size")
-
-    def __init__(self, size: int | None) -> None:
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
-            raise TypeError(f"chunk_size must be an int or None, not {type(size).__name__}")
-        if size is not None and size < 1:
-            raise ValueError(f"chunk_size must be at least 1, not {size}")
-        self._size = size
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        size = self._size
-        if size is None:
-            return [data] if data else []
-        out: list[bytes] = []
-        start = 0
-        buffer = self._buffer
-        if buffer:
-            start = size - len(buffer)
-            buffer += data[:start]
-            if len(buffer) < size:
-                return out
-            out.append(bytes(buffer))
-            buffer.clear()
-        # Slices straight from the piece: one copy per chunk, as requests' iter_content.
-        end = len(data) - (len(data) - start) % size
-        out.extend([data[i : i + size] for i in range(start, end, size)])
-        if end < len(data):
-            buffer += data[end:]
-        return out
-
-    def flush(self) -> list[bytes]:
-        out = [bytes(self._buffer)] if self._buffer else []
-        self._buffer = bytearray()
-        return out
-
-
-class _LineSplitter:
-    """Splits text arriving in pieces into lines (without their endings), like requests."""
-
-    __slots__ = ("_pending",)
-
-    def __init__(self) -> None:
-        self._pending = ""
-
-    def feed(self, text: str) -> list[str]:
-        if not text:
-            return []
-        lines = (self._pending + text).splitlines(keepends=True)
-        # The last line may be incomplete, or end in "\r" with its "\n" still to come.
-        self._pending = lines.pop() if lines and not lines[-1].endswith("\n") else ""
-        return [line.rstrip("\r\n") if line.endswith("\n") else line[:-1] for line in lines]
-
-    def flush(self) -> list[str]:
-        pending, self._pending = self._pending, ""
-        if not pending:
-            return []
-        return pending.splitlines()
 
 
 # -- opening (on the loop) ----------------------------------------------------------------------
@@ -155,74 +72,52 @@ async def open_stream(client: AsyncClient, request: Request) -> AsyncStreamRespo
     ``total`` timeout covers getting the final headers; the body is then bounded by the
     ``read`` timeout (the longest silence), so a long download is never cut off.
     """
-    response = await client._send(request, stream=True)
-    return AsyncStreamResponse(response, client)
+    return AsyncStreamResponse(await open_response(client, request))
 
 
 # -- the shared face --------------------------------------------------------------------------
 
 
-class _StreamInfo:
-    """What is known as soon as the headers arrive (shared by both faces)."""
+class _StreamFace(ResponseBase):
+    """What both stream faces add to the response surface: the body, once read, as bytes,
+    text and JSON (decoded as :class:`~mylib.Response` does)."""
 
-    status_code: int
-    reason: str
-    headers: CIMultiDictProxy[str]
-    url: str
-    request: Request
-    history: list[Response]
-    _encoding: str | None
-
-    def _set_info(self, source: Response | _StreamInfo) -> None:
-        #: The status code, e.g. 200.
-        self.status_code = source.status_code
-        #: The reason phrase, e.g. "OK".
-        self.reason = source.reason
-        #: The headers, case-insensitive.
-        self.headers = source.headers
-        #: The final URL, after redirects.
-        self.url = source.url
-        #: The request that produced this response.
-        self.request = source.request
-        #: The redirect responses that led here, oldest first (their bodies were read).
-        self.history = source.history
-        self._encoding = None
+    _content: bytes | None
+    _json_loads: Callable[..., Any]
+    _UNREAD = "the body has not been read: call aread() (read() when blocking)"
 
     @property
-    def ok(self) -> bool:
-        """True unless the status is 4xx or 5xx."""
-        return self.status_code < 400
-
-    @property
-    def encoding(self) -> str | None:
-        """The charset ``iter_text`` uses: the one set here, else the Content-Type's, else
-        None (UTF-8)."""
-        return self._encoding or charset_of(self.headers)
-
-    @encoding.setter
-    def encoding(self, value: str | None) -> None:
-        self._encoding = value
-
-    def _decoder(self) -> codecs.IncrementalDecoder:
-        return codecs.getincrementaldecoder(self.encoding or "utf-8-sig")(errors="replace")
-
-    def raise_for_status(self) -> Any:
-        """Raise :class:`HTTPStatusError` for a 4xx or 5xx status; otherwise return self.
-
-        The error's ``response`` is this stream (its body is not read).
+    def content(self) -> bytes:
+        """The body, once it has been read in full.
 
         Raises:
-            HTTPStatusError: the status is 4xx or 5xx.
+            RuntimeError: the body has not been read yet.
         """
-        if self.status_code < 400:
-            return self
-        raise status_error(self)
+        if self._content is None:
+            raise RuntimeError(self._UNREAD)
+        return self._content
+
+    @property
+    def text(self) -> str:
+        """The body, once read, decoded (see ``encoding``; a UTF-8 BOM is dropped)."""
+        return decode_text(self.content, self.encoding)
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body, once read, decoded as JSON.
+
+        Raises:
+            DecodingError: the body is not valid JSON; the message quotes its start.
+            RuntimeError: the body has not been read yet.
+        """
+        return decode_json(
+            self.content, self._json_loads, url=self.url, request=self.request, kwargs=kwargs
+        )
 
 
 # -- async face -------------------------------------------------------------------------------
 
 
-class AsyncStreamResponse(_StreamInfo):
+class AsyncStreamResponse(_StreamFace):
     """A response whose body is read as it arrives, for async code.
 
     Example::
@@ -237,23 +132,16 @@ class AsyncStreamResponse(_StreamInfo):
         ClientClosedError: the stream (or its client) was closed.
     """
 
-    def __init__(self, response: Response, client: AsyncClient) -> None:
-        self._set_info(response)
-        # The open aiohttp response; None when the engine answered with a response already
-        # read (the Mocker's), whose content is then served as the body.
-        self._raw = response._raw
-        response._raw = None  # this stream owns the connection now
-        self._read_body = response.content
-        self._session: aiohttp.ClientSession | None = None
-        self._json_loads: Callable[..., Any] = client._config.json_loads or jsonlib.loads
+    def __init__(self, response: Response) -> None:
+        self._copy_base(response)
+        # This stream owns the body now. A response that came back already read (a
+        # transport that does not stream) serves its content as the one piece of the body.
+        self._body = response.detach_body() or BytesBody(response.content)
+        self._json_loads = response._json_loads
         self._state = StreamState.OPEN
         self._content: bytes | None = None
         self._started = False
         self._prefetch: _Prefetch | None = None
-        if self._raw is not None:
-            # The session the engine just sent on: this loop's, so still the current one.
-            self._session = client._sessions.get()
-            _OPEN.setdefault(self._session, set()).add(self)
 
     def __repr__(self) -> str:
         return (f"<AsyncStreamResponse [{self.status_code} {self.reason}] "
@@ -290,14 +178,7 @@ class AsyncStreamResponse(_StreamInfo):
 
     async def _next_piece(self) -> bytes:
         """The next piece of the body; b"" at its end."""
-        if self._raw is None:
-            # A response the engine already read (the Mocker's): its body is one piece.
-            data, self._read_body = self._read_body, b""
-            return data
-        with translating(self.request):
-            # readany() hands over what the socket delivered without joining it into a
-            # new buffer: one copy fewer than read(n), measurably faster.
-            return await self._raw.content.readany()
+        return await self._body.read_some()
 
     async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         """The body in chunks of ``chunk_size`` bytes (the last may be shorter), or as it
@@ -307,7 +188,7 @@ class AsyncStreamResponse(_StreamInfo):
             ReadError, ReadTimeout: the connection broke or the server went silent.
             RuntimeError: the body was already read or iterated.
         """
-        rechunker = _Rechunker(chunk_size)
+        rechunker = Rechunker(chunk_size)
         self._begin()
         pieces = self._pieces()
         try:
@@ -321,7 +202,7 @@ class AsyncStreamResponse(_StreamInfo):
 
     async def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
         """The body decoded (see ``encoding``) in pieces as it arrives."""
-        decoder = self._decoder()
+        decoder = text_decoder(self.encoding)
         async for chunk in self.aiter_bytes(chunk_size):
             text = decoder.decode(chunk)
             if text:
@@ -332,7 +213,7 @@ class AsyncStreamResponse(_StreamInfo):
 
     async def aiter_lines(self) -> AsyncIterator[str]:
         """The body's lines, decoded, without their line endings."""
-        splitter = _LineSplitter()
+        splitter = LineSplitter()
         async for text in self.aiter_text():
             for line in splitter.feed(text):
                 yield line
@@ -346,39 +227,15 @@ class AsyncStreamResponse(_StreamInfo):
         self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
         return self._content
 
-    @property
-    def content(self) -> bytes:
-        """The body, once :meth:`aread` has read it.
-
-        Raises:
-            RuntimeError: the body has not been read yet.
-        """
-        if self._content is None:
-            raise RuntimeError("the body has not been read: call aread() (read() when blocking)")
-        return self._content
-
-    def json(self, **kwargs: Any) -> Any:
-        """The body, read by :meth:`aread` first, decoded as JSON."""
-        return self._json_loads(self.content, **kwargs)
-
     def _finish(self) -> None:
         # The whole body arrived: the connection goes back to the pool.
         self._state = StreamState.CONSUMED
-        if self._raw is not None:
-            self._raw.release()
-        self._forget()
+        self._body.release()
 
     def _abort(self) -> None:
         # Unread body left on the wire: the connection cannot be reused, drop it.
         self._state = StreamState.CLOSED
-        if self._raw is not None:
-            self._raw.close()
-        self._forget()
-
-    def _forget(self) -> None:
-        streams = None if self._session is None else _OPEN.get(self._session)
-        if streams is not None:
-            streams.discard(self)
+        self._body.abort()
 
     async def aclose(self) -> None:
         """Close the stream (on its loop), releasing or dropping the connection. Idempotent."""
@@ -467,7 +324,7 @@ class _Prefetch:
 # -- blocking face ----------------------------------------------------------------------------
 
 
-class StreamResponse(_StreamInfo):
+class StreamResponse(_StreamFace):
     """A response whose body is read as it arrives, for blocking code.
 
     Example::
@@ -488,8 +345,11 @@ class StreamResponse(_StreamInfo):
         KeyboardInterrupt: Ctrl-C; the stream is closed on the loop.
     """
 
+    _UNREAD = "the body has not been read: call read() first"
+
     def __init__(self, inner: AsyncStreamResponse, bridge: Bridge) -> None:
-        self._set_info(inner)
+        self._copy_base(inner)
+        self._json_loads = inner._json_loads
         self._inner = inner
         self._bridge = bridge
         self._content: bytes | None = None
@@ -539,7 +399,7 @@ class StreamResponse(_StreamInfo):
             ReadError, ReadTimeout: the connection broke or the server went silent.
             RuntimeError: the body was already read or iterated.
         """
-        rechunker = _Rechunker(chunk_size)
+        rechunker = Rechunker(chunk_size)
         for batch in self._batches():
             for piece in batch:
                 yield from rechunker.feed(piece)
@@ -547,7 +407,7 @@ class StreamResponse(_StreamInfo):
 
     def iter_text(self, chunk_size: int | None = None) -> Iterator[str]:
         """The body decoded (see ``encoding``) in pieces as it arrives."""
-        decoder = self._decoder()
+        decoder = text_decoder(self.encoding)
         for chunk in self.iter_bytes(chunk_size):
             text = decoder.decode(chunk)
             if text:
@@ -558,7 +418,7 @@ class StreamResponse(_StreamInfo):
 
     def iter_lines(self) -> Iterator[str]:
         """The body's lines, decoded, without their line endings."""
-        splitter = _LineSplitter()
+        splitter = LineSplitter()
         for text in self.iter_text():
             yield from splitter.feed(text)
         yield from splitter.flush()
@@ -568,26 +428,6 @@ class StreamResponse(_StreamInfo):
         if self._content is None:
             self._content = b"".join(_flatten(self._batches()))
         return self._content
-
-    @property
-    def content(self) -> bytes:
-        """The body, once :meth:`read` has read it.
-
-        Raises:
-            RuntimeError: the body has not been read yet.
-        """
-        if self._content is None:
-            raise RuntimeError("the body has not been read: call read() first")
-        return self._content
-
-    @property
-    def text(self) -> str:
-        """The body, once :meth:`read` has read it, decoded (see ``encoding``)."""
-        return self.content.decode(self.encoding or "utf-8-sig", errors="replace")
-
-    def json(self, **kwargs: Any) -> Any:
-        """The body, once :meth:`read` has read it, decoded as JSON."""
-        return self._inner._json_loads(self.content, **kwargs)
 
     def close(self) -> None:
         """Close the stream on the I/O loop, freeing its connection. Idempotent."""

@@ -11,8 +11,9 @@ Example::
             assert fetch_user(1)["name"] == "Ada"          # your code, using mylib
             assert m.called and m.last_request.method == "GET"
 
-The mock replaces only the network: what mylib does above it (base_url joining, headers,
-auth, redirects, retries, error translation, ``raise_for_status``) still runs, for the
+The mock replaces only the network: it installs a :class:`~mylib.MockTransport` in front of
+every client's own transport, so what mylib does above it (base_url joining, headers, auth,
+redirects, retries, hooks, ``raise_for_status``) still runs, for the
 blocking :class:`~mylib.Client`, :class:`~mylib.AsyncClient`, their streams and downloads,
 and the module-level helpers alike, on whatever thread or loop they run (a stream gets the
 mocked body in one piece). As in requests_mock, the most recent matching registration wins.
@@ -35,9 +36,10 @@ from urllib.parse import parse_qs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._async_client import AsyncClient
-from ._errors import ConnectError, Error, redact_url, translate
+from ._errors import ConnectError, Error, redact_url
 from ._models import Request, Response
+from ._transports import mock
+from ._transports.aiohttp import translate
 
 __all__ = ["ANY", "MockRequest", "Mocker", "NoMockAddress"]
 
@@ -227,15 +229,12 @@ class Mocker:
         RuntimeError: a second Mocker is started while one is active.
     """
 
-    _active: Mocker | None = None
-    _patch_lock = threading.Lock()
-
     def __init__(self) -> None:
         self._matchers: list[_Matcher] = []
         self._lock = threading.Lock()
         #: Every request answered (or refused), oldest first.
         self.request_history: list[MockRequest] = []
-        self._original: Callable[..., Any] | None = None
+        self._transport = mock.MockTransport(self._answer)
 
     # -- registering --------------------------------------------------------------------
 
@@ -338,32 +337,15 @@ class Mocker:
 
     def start(self) -> Mocker:
         """Start answering requests (``with`` does this)."""
-        with Mocker._patch_lock:
-            if Mocker._active is not None:
-                raise RuntimeError("another mylib.testing.Mocker is already active")
-            Mocker._active = self
-            self._original = AsyncClient.__dict__["_send_once"]
-            mocker = self
-
-            async def _send_once(
-                client: AsyncClient, request: Request, stream: bool = False
-            ) -> Response:
-                # Answered already read, even for a stream: streams serve a read response's
-                # content as their body.
-                return mocker._answer(request)
-
-            # The seam is the engine's single-hop send: everything above it still runs,
-            # for streams (client.stream, download) too.
-            AsyncClient._send_once = _send_once  # type: ignore[method-assign,assignment]
+        try:
+            mock.install(self._transport)
+        except RuntimeError:
+            raise RuntimeError("another mylib.testing.Mocker is already active") from None
         return self
 
     def stop(self) -> None:
         """Stop answering requests and restore the network."""
-        with Mocker._patch_lock:
-            if Mocker._active is self and self._original is not None:
-                AsyncClient._send_once = self._original  # type: ignore[method-assign]
-                Mocker._active = None
-                self._original = None
+        mock.uninstall(self._transport)
 
     def __enter__(self) -> Mocker:
         return self.start()

@@ -33,7 +33,7 @@ def test_client_made_at_import_time_survives_two_asyncio_runs_and_exits_silently
         async def main():
             r1 = await client.get("/get")
             r2 = await client.patch("/anything", json={"a": 1})
-            sessions.append(client._sessions.get())
+            sessions.append(client._transport._sessions.get())
             print(r1.status_code, r2.status_code)
 
         asyncio.run(main())
@@ -63,7 +63,7 @@ def test_asyncio_runner_used_twice_closes_each_session_with_its_runner(
 
         async def main():
             r = await client.get("/get")
-            return r.status_code, client._sessions.get()
+            return r.status_code, client._transport._sessions.get()
 
         seen = []
         for _ in range(2):
@@ -91,7 +91,7 @@ def test_same_client_used_from_two_loops_in_two_threads_at_once(server: TestServ
         async def main(name):
             await asyncio.to_thread(both_in_loop.wait, 30)  # both loops are alive now
             r = await client.get("/delay/0.1", params={"tag": name})
-            sessions[name] = client._sessions.get()
+            sessions[name] = client._transport._sessions.get()
             statuses.append(r.status_code)
 
         threads = [threading.Thread(target=asyncio.run, args=(main(n),)) for n in "ab"]
@@ -118,7 +118,7 @@ def test_client_garbage_collected_inside_a_running_loop_closes_its_session(
         async def main():
             client = mylib.AsyncClient(os.environ["TEST_URL"])
             print((await client.get("/get")).status_code)
-            session = client._sessions.get()
+            session = client._transport._sessions.get()
             del client
             gc.collect()
             # The keeper is finalized on this loop by a task the asyncgen hook scheduled.

@@ -16,8 +16,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 import mylib
-from mylib import _errors
 from mylib._models import Request
+from mylib._transports import aiohttp as _errors
 from tests._server import TestServer
 
 _CONN_KEY = aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 8443, True, True, None, None, None)

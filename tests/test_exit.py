@@ -391,7 +391,7 @@ def test_async_client_on_a_loop_never_closed_is_closed_on_that_loop_at_exit(
         "atexit.register(lambda: print('session closed:', SESSION.closed))\n"
         + PRELUDE
         + textwrap.dedent(USER_LOOP)
-        + "SESSION = next(iter(client._sessions._sessions.values()))\n"
+        + "SESSION = next(iter(client._transport._sessions._sessions.values()))\n"
     )
     proc = run_python(code, env_extra=child_env(any_server))
     assert proc.returncode == 0

@@ -11,7 +11,9 @@ import pytest
 from aiohttp import web
 
 import mylib
-from mylib._stream import _OPEN, StreamState, _LineSplitter, _Rechunker
+from mylib._decode import LineSplitter, Rechunker
+from mylib._stream import StreamState
+from mylib._transports.sessions import _OPEN
 from tests._server import TestServer, pattern_bytes
 from tests._subproc import assert_silent, run_python
 from tests.client._support import AppServer
@@ -43,16 +45,16 @@ def test_stream_read_text_and_lines_decode_like_requests(server: TestServer) -> 
 
 
 def test_line_splitter_keeps_crlf_split_across_pieces_as_one_line_end() -> None:
-    splitter = _LineSplitter()
+    splitter = LineSplitter()
     out = splitter.feed("a\r") + splitter.feed("\nb\nc") + splitter.feed("d\r\n") + splitter.flush()
     assert out == ["a", "b", "cd"]
 
 
 def test_rechunker_rejects_bad_chunk_size_before_reading() -> None:
     with pytest.raises(ValueError):
-        _Rechunker(0)
+        Rechunker(0)
     with pytest.raises(TypeError):
-        _Rechunker(1.5)  # type: ignore[arg-type]
+        Rechunker(1.5)  # type: ignore[arg-type]
 
 
 def test_stream_follows_redirects_and_keeps_history(server: TestServer) -> None:

@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from mylib._map import MapResult
 from mylib._models import Request, Response
 from mylib._stream import StreamContext
+from mylib._transports.base import AsyncTransport
 from mylib._types import AuthTypes, CertTypes, CookieTypes, HeaderTypes, QueryParamTypes, RequestOptions, RetryTypes, TimeoutTypes, URLTypes, VerifyTypes
 from todo_client._async import Todo
 from types import TracebackType
@@ -54,6 +55,7 @@ class SyncTodoClient:
         json_dumps: Callable[[Any], bytes | str] | None = ...,
         json_loads: Callable[..., Any] | None = ...,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = ...,
+        transport: AsyncTransport | None = ...,
     ) -> None: ...
     def aclose(self) -> None: ...
     def as_completed(

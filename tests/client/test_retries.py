@@ -63,7 +63,7 @@ def test_retry_after_seconds_is_honoured_but_capped_by_max_backoff(
 def test_retry_after_http_date_is_understood() -> None:
     from email.utils import formatdate
 
-    from mylib._retry import parse_retry_after
+    from mylib._pipeline.retry import parse_retry_after
 
     assert parse_retry_after("7") == 7.0
     delay = parse_retry_after(formatdate(time.time() + 30, usegmt=True))
@@ -83,7 +83,7 @@ def test_retries_stop_when_the_wait_would_outlast_the_total_timeout(
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
-    from mylib._retry import retry_delay
+    from mylib._pipeline.retry import retry_delay
 
     retry = mylib.Retry(total=10, backoff_factor=1, max_backoff=4)
     for attempt, ceiling in ((1, 1), (2, 2), (3, 4), (6, 4)):

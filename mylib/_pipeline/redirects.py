@@ -1,15 +1,29 @@
-"""Redirect policy: the next request after a 3xx, decided by small named rules."""
+"""The redirect step, and its policy: the next request after a 3xx, by small named rules.
+
+Each hop is a new request made with :meth:`Request.replace`, so every field carries over
+unless a rule changes it: 303 (and 301/302 after a POST) become GET without a body;
+``Authorization``, ``Cookie`` and ``Proxy-Authorization`` are dropped, and the request's own
+``auth`` with them, when the target is another origin or the scheme drops from https to
+http. The bodies of the redirect responses are read (small as a rule) and kept in
+``history``. More than ``max_redirects`` hops raise :class:`~mylib.TooManyRedirects`, which
+carries the last response.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict
 from yarl import URL
 
-from ._errors import InvalidURL, TransportError, redact_url
-from ._models import Request, Response
-from ._urls import should_strip_auth, to_url, validate_url
+from .._errors import InvalidURL, TooManyRedirects, TransportError, redact_url
+from .._models import Request, Response
+from .._urls import should_strip_auth, to_url, validate_url
 
-__all__ = ["next_request"]
+if TYPE_CHECKING:
+    from . import Call, Handler
+
+__all__ = ["next_request", "step"]
 
 #: Sent only to the origin they were meant for.
 _CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
@@ -66,15 +80,32 @@ def next_request(request: Request, response: Response) -> Request:
             "but it was streamed and cannot be replayed; send bytes to allow it",
             request=request,
         )
+    auth = request.auth
     if should_strip_auth(request.url, url):
         for name in _CREDENTIAL_HEADERS:
             headers.popall(name, None)
+        auth = None
     headers.popall("Host", None)
-    return Request(
-        method,
-        url,
-        headers=headers,
-        content=content,
-        timeout=request.timeout,
-        follow_redirects=request.follow_redirects,
-    )
+    return request.replace(method=method, url=url, headers=headers, content=content, auth=auth)
+
+
+async def step(request: Request, call: Call, send: Handler) -> Response:
+    """Send ``request``, following redirects if it asks to."""
+    history: list[Response] = []
+    max_redirects = call.config.max_redirects
+    while True:
+        response = await send(request, call)
+        if not (request.follow_redirects and response.is_redirect):
+            response.history = history
+            return response
+        await response.aread()
+        if len(history) >= max_redirects:
+            response.history = history
+            raise TooManyRedirects(
+                f"exceeded {max_redirects} redirects "
+                f"({request.method} {redact_url(request.url)})",
+                request=request,
+                response=response,
+            )
+        history.append(response)
+        request = next_request(request, response)

@@ -1,5 +1,8 @@
 """One aiohttp session per (process, event loop), closed by the loop that owns it.
 
+Part of the aiohttp transport; the process-level hooks (:func:`sweep_at_exit`,
+:func:`forget_all_after_fork`) are registered by ``mylib/_io.py``.
+
 An aiohttp ``ClientSession`` must be created inside a coroutine on its loop and closed on that
 loop before the loop ends. A client may be made anywhere (even at import time) and used from
 several loops, one after another (``asyncio.run`` twice) or at once (threads). So sessions are
@@ -45,12 +48,12 @@ import asyncio
 import contextlib
 import itertools
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, Final
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, Final, Protocol
 
 import aiohttp
 
-__all__ = ["LoopSessions", "add_before_close_hook", "forget_all_after_fork", "sweep_at_exit"]
+__all__ = ["LoopSessions", "forget_all_after_fork", "sweep_at_exit", "track_open", "untrack_open"]
 
 _Loop = asyncio.AbstractEventLoop
 
@@ -58,16 +61,27 @@ _Loop = asyncio.AbstractEventLoop
 _KEEPERS: dict[int, dict[_Loop, AsyncGenerator[None, None]]] = {}
 _TOKENS = itertools.count()
 _ALL: weakref.WeakSet[LoopSessions] = weakref.WeakSet()
-#: Run on a session's loop just before it closes (e.g. to close streams still open on it,
-#: which must go before their session or ``-X dev`` reports "Unclosed response").
-_BEFORE_CLOSE: list[Callable[[aiohttp.ClientSession], Awaitable[None]]] = []
+#: The bodies still on the wire, per session: a session's keeper aborts them before closing
+#: it, or ``-X dev`` reports "Unclosed response" (a stream left open at exit).
+_OPEN: weakref.WeakKeyDictionary[aiohttp.ClientSession, set[Any]] = weakref.WeakKeyDictionary()
 #: How long the exit sweep lets one left-over keeper close its session on its own loop.
 _SWEEP_TIMEOUT: Final = 2.0
 
 
-def add_before_close_hook(hook: Callable[[aiohttp.ClientSession], Awaitable[None]]) -> None:
-    """Have ``await hook(session)`` run on the session's loop right before it is closed."""
-    _BEFORE_CLOSE.append(hook)
+class _Abortable(Protocol):
+    def abort(self) -> None: ...
+
+
+def track_open(session: aiohttp.ClientSession, body: _Abortable) -> None:
+    """Remember ``body``, still on the wire, until :func:`untrack_open`."""
+    _OPEN.setdefault(session, set()).add(body)
+
+
+def untrack_open(session: aiohttp.ClientSession, body: _Abortable) -> None:
+    """``body`` was released or aborted."""
+    bodies = _OPEN.get(session)
+    if bodies is not None:
+        bodies.discard(body)
 
 
 async def _keeper(
@@ -81,9 +95,9 @@ async def _keeper(
         entry = _KEEPERS.get(token)
         if entry is not None:
             entry.pop(loop, None)
-        for hook in _BEFORE_CLOSE:
+        for body in list(_OPEN.pop(session, ())):
             with contextlib.suppress(Exception):
-                await hook(session)
+                body.abort()
         with contextlib.suppress(Exception):
             await session.close()
 

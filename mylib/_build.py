@@ -1,0 +1,115 @@
+"""Request building: a client's config and a call's options into the :class:`Request` sent.
+
+Plain code with no I/O, run in the caller's thread (``build_request``, and each ``map`` item
+in the blocking driver), never on the shared I/O loop: URL joining, query merging, header
+merging, credentials in the URL, body encoding, cookies.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, Final
+
+from yarl import URL
+
+from ._auth import Auth, BasicAuth, to_auth
+from ._config import ClientConfig, to_headers
+from ._content import encode_body
+from ._cookies import cookie_header
+from ._models import Request, Timeout, merge_mappings
+from ._types import AuthTypes, CookieTypes, HeaderTypes, QueryParamTypes, TimeoutTypes, URLTypes
+from ._urls import add_params, join_url, to_url, validate_url
+
+__all__ = ["UNSET", "build_request"]
+
+
+class _Unset(enum.Enum):
+    """Marks an option that was not given, since ``None`` is a meaningful value (``timeout=
+    None`` means no limit, ``auth=None`` means send no credentials)."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+
+
+def build_request(
+    config: ClientConfig,
+    method: str,
+    url: URLTypes,
+    *,
+    params: QueryParamTypes | None = None,
+    headers: HeaderTypes | None = None,
+    cookies: CookieTypes | None = None,
+    json: Any = None,
+    data: Any = None,
+    content: Any = None,
+    files: Any = None,
+    auth: AuthTypes | _Unset = UNSET,
+    timeout: TimeoutTypes | _Unset = UNSET,
+    follow_redirects: bool | _Unset = UNSET,
+) -> Request:
+    """The :class:`Request` for ``method url`` with a client's ``config`` and these options.
+
+    Raises:
+        TypeError: an option has the wrong type, is unknown, or conflicts with another.
+        ValueError: an option has an impossible value.
+        InvalidURL: the URL is not http(s) with a host.
+    """
+    if not isinstance(method, str) or not method:
+        raise TypeError(f"method must be a non-empty str, not {method!r}")
+    target = validate_url(join_url(config.base_url, to_url(url)))
+    auth_scheme: Auth | None = config.auth
+    if target.user is not None:
+        # Credentials in the URL become Basic auth; the URL itself never carries them on.
+        auth_scheme = BasicAuth(target.user, target.password or "")
+        target = target.with_user(None)
+    if auth is not UNSET:
+        auth_scheme = to_auth(auth)
+    if follow_redirects is not UNSET and not isinstance(follow_redirects, bool):
+        raise TypeError(f"follow_redirects must be True or False, not {follow_redirects!r}")
+    target = _with_params(config, target, params)
+    merged = config.headers.copy()
+    if headers is not None:
+        given = to_headers(headers)
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        for key, value in items:
+            if value is None:
+                merged.popall(key, None)  # documented: None removes a client header
+        for key in given:
+            merged.popall(key, None)
+        merged.extend(given)
+    body, content_type = encode_body(
+        json=json,
+        data=data,
+        content=content,
+        files=files,
+        **({"json_dumps": config.json_dumps} if config.json_dumps else {}),
+    )
+    if content_type is not None and "Content-Type" not in merged:
+        merged["Content-Type"] = content_type
+    if cookies is not None and not isinstance(cookies, Mapping):
+        raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
+    if cookies or config.cookies:
+        merged["Cookie"] = cookie_header(merge_mappings(config.cookies, cookies))
+    return Request(
+        method.upper(),
+        target,
+        headers=merged,
+        content=body,
+        timeout=config.timeout if timeout is UNSET else Timeout.coerce(timeout),
+        follow_redirects=(
+            config.follow_redirects if follow_redirects is UNSET else follow_redirects
+        ),
+        auth=auth_scheme,
+    )
+
+
+def _with_params(config: ClientConfig, url: URL, params: Any) -> URL:
+    if params is not None and not isinstance(params, (Mapping, list, tuple, str)):
+        raise TypeError(f"params must be a dict or a list of pairs, not {type(params).__name__}")
+    defaults = config.params
+    if defaults and params and isinstance(defaults, dict) and isinstance(params, dict):
+        return add_params(url, merge_mappings(defaults, params))
+    return add_params(add_params(url, defaults), params)

@@ -1,0 +1,89 @@
+"""The request pipeline: the policy steps between ``send()`` and the transport, in ONE order.
+
+A step is ``async def step(request, call, send) -> Response``: it may change the request,
+call ``send`` (the rest of the chain) once, several times or not at all, and look at or
+replace the response; aiohttp's client middlewares and httpx's send chain have this shape.
+The order, written once::
+
+    auth -> redirects -> [cache] -> retries -> [rate limit] -> hop -> transport
+
+* **auth** wraps everything: a 401 its flow answers is the final response of a whole
+  redirect chain, as in httpx (``auth.py``).
+* **redirects** follows 3xx hops, each a new request made by ``Request.replace`` with the
+  credentials dropped across origins (``redirects.py``).
+* a **cache** step goes here (between redirects and retries): a fresh hit answers without
+  an attempt, and each hop of a redirect chain is looked up on its own.
+* **retries** sends again on connection failures and retryable statuses, with backoff and
+  ``Retry-After``, never past the total timeout (``retry.py``).
+* a **rate-limit** step goes here (inside retries): every attempt takes a token.
+* **hop** is one attempt: request hooks, logging, the transport, response hooks
+  (``hop.py``).
+
+State: a step holds none. Everything that belongs to one ``send()`` (the client's config
+and transport, the deadline, whether the caller streams, how many attempts the current hop
+took) lives in the :class:`Call` made for it, because one ``AsyncClient`` serves several
+loops and many tasks at once. The chain is composed once per client (:func:`chain`), so a
+request pays one call per step and nothing else.
+
+Who owns an unread body: with ``call.stream`` the transport returns responses with their
+body still on the wire. A step that gets such a response and does not return it must finish
+it: ``await response.aread()`` (read the rest, reuse the connection; redirects, retried
+statuses and answered 401s are small as a rule) or ``response.close()`` on an error path.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from .._transports.mock import installed
+from . import auth, hop, redirects, retry
+
+if TYPE_CHECKING:
+    from .._config import ClientConfig
+    from .._models import Request, Response
+    from .._transports.base import AsyncTransport
+
+__all__ = ["ORDER", "Call", "Handler", "Step", "chain"]
+
+
+@dataclass(slots=True)
+class Call:
+    """One ``send()``: what it runs with, when its total timeout ends, whether the final
+    response comes back with its body unread (a stream), and how many tries the current hop
+    took."""
+
+    config: ClientConfig
+    transport: AsyncTransport
+    deadline: float | None
+    stream: bool = False
+    attempts: int = 0
+
+
+Handler = Callable[["Request", Call], Awaitable["Response"]]
+
+
+class Step(Protocol):
+    """A pipeline step: ``send`` is the rest of the chain."""
+
+    def __call__(self, request: Request, call: Call, send: Handler) -> Awaitable[Response]: ...
+
+
+#: The steps, outermost first. The transport comes after the last.
+ORDER: tuple[Step, ...] = (auth.step, redirects.step, retry.step, hop.step)
+
+
+async def _transport(request: Request, call: Call) -> Response:
+    # A transport installed for every client (mylib.testing.Mocker) wins over the client's.
+    transport = installed() or call.transport
+    return await transport.send(request, stream=call.stream)
+
+
+def chain(steps: Sequence[Step] = ORDER, last: Handler = _transport) -> Handler:
+    """The handler that runs ``steps`` in order, then ``last``."""
+    handler = last
+    for step in reversed(steps):
+        handler = functools.partial(step, send=handler)
+    return handler

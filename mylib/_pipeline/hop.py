@@ -1,0 +1,47 @@
+"""The hop step: one attempt on the wire, with the event hooks and the log around it.
+
+Request hooks see the request just before it goes out, response hooks the response as soon
+as its headers are in (for a stream, before its body is read), for every hop: redirects and
+retries included. A response hook that raises closes an unread body before the error goes
+on. The response gets the client's ``json_loads`` here, so ``json()`` decodes as configured
+whatever transport made it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._hooks import run_hooks
+from .._logging import log_request, log_response
+
+if TYPE_CHECKING:
+    from .._models import Request, Response
+    from . import Call, Handler
+
+__all__ = ["step"]
+
+
+async def step(request: Request, call: Call, send: Handler) -> Response:
+    """One try: request hooks, the send, logging, response hooks."""
+    config = call.config
+    hooks = config.event_hooks
+    if hooks["request"]:
+        await run_hooks(hooks["request"], request)
+    log_request(request.method, request.url, call.attempts)
+    response = await send(request, call)
+    if config.json_loads is not None:
+        response._json_loads = config.json_loads
+    log_response(
+        request.method,
+        request.url,
+        response.status_code,
+        response.reason,
+        response.elapsed.total_seconds(),
+    )
+    if hooks["response"]:
+        try:
+            await run_hooks(hooks["response"], response)
+        except BaseException:
+            response.close()
+            raise
+    return response

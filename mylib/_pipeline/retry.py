@@ -1,0 +1,105 @@
+"""The retry step, and its policy: which failures are worth another attempt, and how long
+to wait first.
+
+Only the request's ``Retry.methods`` are retried (idempotent ones by default), and only when
+the body can be sent again (bytes or none: a streamed body is consumed by the first try).
+Each wait is logged, and never outlasts the call's total timeout: when it would, the last
+response (or error) is the answer. ``response.attempts`` and ``error.attempts`` say how many
+tries the hop took. A response given up for a retry has its body read and released first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from typing import TYPE_CHECKING
+
+from .._errors import ConnectError, Error, RemoteProtocolError, TLSError
+from .._logging import log_retry
+from .._models import Request, Response, Retry
+
+if TYPE_CHECKING:
+    from . import Call, Handler
+
+__all__ = ["parse_retry_after", "retry_delay", "should_retry_error", "step"]
+
+
+def should_retry_error(exc: BaseException) -> bool:
+    """Connection failures (nothing was sent, including a connect timeout, or the server
+    dropped a kept-alive connection) are retried; read timeouts and errors mid-body are not,
+    since the server may have acted. A failed TLS check is not retried either: a certificate
+    that did not verify will not verify a moment later."""
+    if isinstance(exc, TLSError):
+        return False
+    if isinstance(exc, ConnectError):
+        return True
+    return isinstance(exc, RemoteProtocolError) and not isinstance(exc, TimeoutError)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def retry_delay(retry: Retry, attempt: int, response: Response | None) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based)."""
+    if response is not None and retry.respect_retry_after:
+        after = parse_retry_after(response.headers.get("Retry-After"))
+        if after is not None:
+            return min(after, retry.max_backoff)
+    backoff = retry.backoff_factor * (2 ** (attempt - 1))
+    # Full jitter keeps many clients that failed together from retrying together.
+    return min(retry.max_backoff, random.uniform(0, backoff))
+
+
+async def step(request: Request, call: Call, send: Handler) -> Response:
+    """Send ``request``, again after a retryable failure, as the client's Retry allows."""
+    retry: Retry = call.config.retry
+    replayable = request.content is None or isinstance(request.content, bytes)
+    limit = retry.total if request.method in retry.methods and replayable else 0
+    call.attempts = 0
+    while True:
+        call.attempts += 1
+        try:
+            response = await send(request, call)
+        except Exception as exc:
+            delay = _delay(call, limit, None) if should_retry_error(exc) else None
+            if delay is None:
+                if isinstance(exc, Error):
+                    exc.attempts = call.attempts
+                raise
+            await _back_off(request, delay, type(exc).__name__)
+            continue
+        delay = _delay(call, limit, response) if response.status_code in retry.statuses else None
+        if delay is None:
+            response.attempts = call.attempts
+            return response
+        await response.aread()
+        await _back_off(request, delay, str(response.status_code))
+
+
+def _delay(call: Call, limit: int, response: Response | None) -> float | None:
+    """The wait before the next try; None when there is none: out of tries, or the wait
+    would outlast the total timeout."""
+    if call.attempts > limit:
+        return None
+    delay = retry_delay(call.config.retry, call.attempts, response)
+    if call.deadline is not None and asyncio.get_running_loop().time() + delay >= call.deadline:
+        return None
+    return delay
+
+
+async def _back_off(request: Request, delay: float, why: str) -> None:
+    log_retry(request.method, request.url, why, delay)
+    await asyncio.sleep(delay)

@@ -1,0 +1,317 @@
+"""The aiohttp transport: mylib's engine, and the only code in mylib that imports aiohttp.
+
+What it owns:
+
+* **Sessions**, one per (client, running loop), made lazily on their loop and closed by it
+  (``sessions.py`` explains the keepers that make this quiet in every ending).
+* **The send**: one aiohttp request with ``allow_redirects=False`` (redirects are the
+  pipeline's), the per-connection timeouts (``Timeout.connect`` and ``Timeout.read``;
+  ``total`` is the engine's), the proxy for the URL, and the request's Cookie header passed as
+  ``cookies=`` so a per-request cookie wins over the session jar's.
+* **Bodies**: a multipart body (``_content.Multipart``) becomes an ``aiohttp.FormData`` here;
+  a streamed response's body is an :class:`AiohttpBody`, tracked per session so a stream left
+  open is closed before its session (pitfalls.md #6).
+* **The error table**: every aiohttp, asyncio, ssl and socket exception becomes a mylib
+  error in :class:`translating`, and nowhere else. A test fails if an aiohttp client
+  exception is neither in :data:`_TABLE` nor in :data:`UNTRANSLATED`.
+
+Session settings, and why: ``trust_env=False`` (aiohttp would look up ``.netrc`` per request
+through the loop's executor, which fails after interpreter shutdown began, pitfalls.md #1;
+the environment's proxies are resolved by the client config, once per host); a jar with
+``unsafe=True`` (the default one drops cookies of IP hosts such as 127.0.0.1); the client's
+own ``cookies=`` are never put in the jar (aiohttp would send them to every host, a redirect
+to another origin included); a 256 KiB read buffer (see :data:`_READ_BUFSIZE`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import datetime
+import functools
+import re
+import ssl
+from collections.abc import Callable
+from types import TracebackType
+from typing import Final
+
+import aiohttp
+from yarl import URL
+
+from .._content import Multipart
+from .._cookies import parse_cookie_header
+from .._errors import (
+    ConnectError,
+    ConnectTimeout,
+    Error,
+    InvalidURL,
+    ProxyError,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    TimeoutError,
+    TLSError,
+    TransportError,
+    redact_url,
+)
+from .._models import Request, Response, Timeout
+from .base import AsyncTransport
+from .sessions import LoopSessions, track_open, untrack_open
+
+__all__ = ["UNTRANSLATED", "AiohttpBody", "AiohttpTransport", "translate", "translating"]
+
+#: aiohttp pauses reading a connection once this much (x2) is buffered. Its 64 KiB default
+#: makes a fast stream stop and start the socket constantly (the benchmarks showed the server
+#: burning CPU on tiny writes); 256 KiB keeps memory per connection small and the flow steady.
+_READ_BUFSIZE: Final = 1 << 18
+#: Connections per session (aiohttp's default).
+_POOL_LIMIT: Final = 100
+
+
+def _new_session(ssl_setting: ssl.SSLContext | bool) -> aiohttp.ClientSession:
+    """A session for the running loop. Module-level, so it holds no reference to a client."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=ssl_setting, limit=_POOL_LIMIT),
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        trust_env=False,
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=True,
+        read_bufsize=_READ_BUFSIZE,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    # ``total`` is enforced by the engine around the whole call (redirects and retries
+    # included), so aiohttp only gets the per-connection limits.
+    return aiohttp.ClientTimeout(
+        total=None, connect=None, sock_connect=timeout.connect, sock_read=timeout.read
+    )
+
+
+def _form_data(body: Multipart) -> aiohttp.FormData:
+    form = aiohttp.FormData(quote_fields=False)
+    for part in body.parts:
+        if part.filename is None and part.content_type is None:
+            form.add_field(part.name, part.value)
+        else:
+            form.add_field(
+                part.name, part.value, filename=part.filename, content_type=part.content_type
+            )
+    return form
+
+
+class AiohttpTransport(AsyncTransport):
+    """Sends requests with aiohttp: one connection pool per event loop it is used on.
+
+    Args:
+        ssl: What aiohttp's ``ssl=`` gets: True (verify with the system's CAs), False, or an
+            ``ssl.SSLContext``.
+        proxy: ``proxy(url)`` is the proxy URL for a request to ``url``, or None.
+    """
+
+    def __init__(
+        self,
+        *,
+        ssl: ssl.SSLContext | bool = True,
+        proxy: Callable[[URL], URL | str | None] | None = None,
+    ) -> None:
+        self._proxy = proxy
+        self._sessions = LoopSessions(self, functools.partial(_new_session, ssl))
+
+    async def send(self, request: Request, *, stream: bool = False) -> Response:
+        """One aiohttp request: the response with its body read and the connection released,
+        or, when ``stream`` is true, with the body unread behind an :class:`AiohttpBody`."""
+        session = self._sessions.get()
+        url = request.url
+        headers = request.headers
+        cookies = None
+        if "Cookie" in headers:
+            # Passed as cookies=, so a per-request cookie wins over the jar's of the same name
+            # (aiohttp lets the jar win over a Cookie header).
+            headers = headers.copy()
+            cookies = parse_cookie_header(headers.popall("Cookie"))
+        data = request.content
+        if isinstance(data, Multipart):
+            data = _form_data(data)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with translating(request):
+            sending = session.request(
+                request.method,
+                url,
+                headers=headers,
+                cookies=cookies,
+                data=data,
+                allow_redirects=False,
+                timeout=_aiohttp_timeout(request.timeout),
+                proxy=None if self._proxy is None else self._proxy(url),
+            )
+            if stream:
+                raw = await sending
+                content = b""
+            else:
+                async with sending as raw:
+                    content = await raw.read()
+        response = Response(
+            raw.status,
+            reason=raw.reason or "",
+            headers=raw.headers,
+            url=str(raw.url),
+            content=content,
+            request=request,
+            elapsed=datetime.timedelta(seconds=loop.time() - started),
+        )
+        if stream:
+            response._body = AiohttpBody(raw, request, session)
+        return response
+
+    async def aclose(self) -> None:
+        """Close the running loop's session now; the other loops' on their own loops."""
+        await self._sessions.aclose()
+
+    def in_use(self) -> bool:
+        """True if any loop has a live session (safe from any thread)."""
+        return self._sessions.has_session()
+
+
+class AiohttpBody:
+    """The unread body of an aiohttp response, with errors translated (a ResponseBody)."""
+
+    __slots__ = ("_raw", "_request", "_session")
+
+    def __init__(
+        self, raw: aiohttp.ClientResponse, request: Request, session: aiohttp.ClientSession
+    ) -> None:
+        self._raw = raw
+        self._request = request
+        self._session = session
+        track_open(session, self)
+
+    async def read(self) -> bytes:
+        """The rest of the body."""
+        with translating(self._request):
+            return await self._raw.read()
+
+    async def read_some(self) -> bytes:
+        """What the socket delivered (up to the read buffer), b"" at the end."""
+        with translating(self._request):
+            # readany() hands over what the socket delivered without joining it into a
+            # new buffer: one copy fewer than read(n), measurably faster.
+            return await self._raw.content.readany()
+
+    def release(self) -> None:
+        """The whole body was read: the connection goes back to the pool."""
+        untrack_open(self._session, self)
+        self._raw.release()
+
+    def abort(self) -> None:
+        """Unread body left on the wire: the connection cannot be reused, drop it."""
+        untrack_open(self._session, self)
+        self._raw.close()
+
+
+# -- the error table ----------------------------------------------------------------------------
+
+#: Engine exceptions in lookup order: the first class that matches wins, so more specific
+#: classes come before their bases. A test fails if an aiohttp client exception is missing.
+_TABLE: tuple[tuple[type[BaseException], type[Error]], ...] = (
+    (aiohttp.ConnectionTimeoutError, ConnectTimeout),
+    (aiohttp.SocketTimeoutError, ReadTimeout),
+    (aiohttp.ServerTimeoutError, ReadTimeout),
+    (builtins.TimeoutError, TimeoutError),
+    (aiohttp.InvalidURL, InvalidURL),
+    (aiohttp.ClientConnectorCertificateError, TLSError),
+    (aiohttp.ClientConnectorSSLError, TLSError),
+    (aiohttp.ServerFingerprintMismatch, TLSError),
+    (aiohttp.ClientSSLError, TLSError),
+    (aiohttp.ClientHttpProxyError, ProxyError),
+    (aiohttp.ClientProxyConnectionError, ProxyError),
+    (aiohttp.ClientConnectorDNSError, ConnectError),
+    (aiohttp.ClientConnectorError, ConnectError),
+    (aiohttp.ServerDisconnectedError, RemoteProtocolError),
+    (aiohttp.ClientPayloadError, ReadError),
+    (aiohttp.ClientConnectionResetError, ReadError),
+    (aiohttp.ClientOSError, ReadError),
+    (aiohttp.ServerConnectionError, ConnectError),
+    (aiohttp.ClientResponseError, RemoteProtocolError),
+    (aiohttp.ClientConnectionError, TransportError),
+    (aiohttp.ClientError, TransportError),
+    (ssl.SSLError, TLSError),
+    (ConnectionRefusedError, ConnectError),
+    (ConnectionError, ReadError),
+    (OSError, TransportError),
+)
+
+#: aiohttp exceptions the engine never lets aiohttp raise (it owns redirects, never asks aiohttp
+#: to check statuses or content types, and sends no websockets), so they need no translation.
+UNTRANSLATED: frozenset[type[BaseException]] = frozenset(
+    {
+        aiohttp.ContentTypeError,
+        aiohttp.TooManyRedirects,
+        aiohttp.RedirectClientError,
+        aiohttp.InvalidUrlRedirectClientError,
+        aiohttp.NonHttpUrlRedirectClientError,
+        aiohttp.WSServerHandshakeError,
+        aiohttp.WSMessageTypeError,
+    }
+)
+
+
+#: The ``user:password@`` part of any URL quoted in an engine message.
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
+
+
+def translate(exc: BaseException, request: Request | None) -> Error | None:
+    """The mylib exception for an engine exception, or None if it is not an I/O error."""
+    if isinstance(exc, Error):
+        return None
+    for engine_type, our_type in _TABLE:
+        if isinstance(exc, engine_type):
+            where = redact_url(request.url) if request is not None else "the server"
+            # aiohttp quotes URLs in its messages (a proxy's, credentials and all).
+            detail = _USERINFO.sub(r"\1", str(exc)) or type(exc).__name__
+            return our_type(f"{_VERBS.get(our_type, 'request failed')} ({where}): {detail}",
+                            request=request)
+    return None
+
+
+_VERBS: dict[type[Error], str] = {
+    ConnectTimeout: "timed out connecting",
+    ReadTimeout: "timed out waiting for the server",
+    TimeoutError: "timed out",
+    InvalidURL: "invalid URL",
+    TLSError: "TLS failed",
+    ProxyError: "proxy failed",
+    ConnectError: "could not connect",
+    RemoteProtocolError: "the server broke the connection or the protocol",
+    ReadError: "the connection broke while reading",
+    TransportError: "request failed",
+}
+
+
+class translating:
+    """Context manager: re-raise engine I/O errors as mylib errors, ``from`` the original.
+
+    ``asyncio.CancelledError`` and anything already a mylib error pass through untouched.
+    """
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: Request | None) -> None:
+        self.request = request
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, asyncio.CancelledError):
+            return
+        ours = translate(exc, self.request)
+        if ours is not None:
+            raise ours from exc
