@@ -151,24 +151,11 @@ class AsyncClient:
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         transport: AsyncTransport | None = None,
     ) -> None:
-        self._config = config = make_config(
-            base_url=base_url,
-            headers=headers,
-            params=params,
-            cookies=cookies,
-            auth=auth,
-            timeout=timeout,
-            retries=retries,
-            follow_redirects=follow_redirects,
-            max_redirects=max_redirects,
-            verify=verify,
-            cert=cert,
-            proxy=proxy,
-            trust_env=trust_env,
-            json_dumps=json_dumps,
-            json_loads=json_loads,
-            event_hooks=event_hooks,
-        )
+        # The signature is the one list of the options (the mirror test keeps Client's the
+        # same); make_config takes them all by name and validates each.
+        options = dict(locals())
+        del options["self"], options["transport"]
+        self._config = config = make_config(**options)
         if transport is None:
             transport = AiohttpTransport(ssl=config.ssl, proxy=lambda url: proxy_for(config, url))
         elif not isinstance(transport, AsyncTransport):
@@ -194,6 +181,12 @@ class AsyncClient:
     def base_url(self) -> str | None:
         """The base URL relative URLs are joined to, or None."""
         return str(self._config.base_url) if self._config.base_url else None
+
+    @property
+    def transport(self) -> AsyncTransport:
+        """What sends this client's requests: the ``transport=`` given, or mylib's aiohttp
+        engine. Keep it to wrap it in a transport of your own for another client."""
+        return self._transport
 
     def _check_open(self) -> None:
         if self._state is not ClientState.OPEN:

@@ -14,7 +14,7 @@ from typing import Any, Final
 from yarl import URL
 
 from ._auth import Auth, BasicAuth, to_auth
-from ._config import ClientConfig, to_headers
+from ._config import ClientConfig, check_bool, check_cookies, check_params, to_headers
 from ._content import encode_body
 from ._cookies import cookie_header
 from ._models import Request, Timeout, merge_mappings
@@ -67,8 +67,8 @@ def build_request(
         target = target.with_user(None)
     if auth is not UNSET:
         auth_scheme = to_auth(auth)
-    if follow_redirects is not UNSET and not isinstance(follow_redirects, bool):
-        raise TypeError(f"follow_redirects must be True or False, not {follow_redirects!r}")
+    if follow_redirects is not UNSET:
+        check_bool("follow_redirects", follow_redirects)
     target = _with_params(config, target, params)
     merged = config.headers.copy()
     if headers is not None:
@@ -89,8 +89,7 @@ def build_request(
     )
     if content_type is not None and "Content-Type" not in merged:
         merged["Content-Type"] = content_type
-    if cookies is not None and not isinstance(cookies, Mapping):
-        raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
+    check_cookies(cookies)
     if cookies or config.cookies:
         merged["Cookie"] = cookie_header(merge_mappings(config.cookies, cookies))
     return Request(
@@ -107,8 +106,7 @@ def build_request(
 
 
 def _with_params(config: ClientConfig, url: URL, params: Any) -> URL:
-    if params is not None and not isinstance(params, (Mapping, list, tuple, str)):
-        raise TypeError(f"params must be a dict or a list of pairs, not {type(params).__name__}")
+    check_params(params)
     defaults = config.params
     if defaults and params and isinstance(defaults, dict) and isinstance(params, dict):
         return add_params(url, merge_mappings(defaults, params))

@@ -79,26 +79,12 @@ class Client:
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         transport: AsyncTransport | None = None,
     ) -> None:
+        # The signature is the one list of the options (the mirror test keeps it equal to
+        # AsyncClient's), passed on by name.
+        options = dict(locals())
+        del options["self"]
         #: The engine; it runs on mylib's I/O loop.
-        self._engine = AsyncClient(
-            base_url,
-            headers=headers,
-            params=params,
-            cookies=cookies,
-            auth=auth,
-            timeout=timeout,
-            retries=retries,
-            follow_redirects=follow_redirects,
-            max_redirects=max_redirects,
-            verify=verify,
-            cert=cert,
-            proxy=proxy,
-            trust_env=trust_env,
-            json_dumps=json_dumps,
-            json_loads=json_loads,
-            event_hooks=event_hooks,
-            transport=transport,
-        )
+        self._engine = AsyncClient(**options)
 
     def __repr__(self) -> str:
         return repr(self._engine).replace(type(self._engine).__name__, "mylib.Client", 1)
@@ -112,6 +98,11 @@ class Client:
     def base_url(self) -> str | None:
         """The base URL relative URLs are joined to, or None."""
         return self._engine.base_url
+
+    @property
+    def transport(self) -> AsyncTransport:
+        """What sends this client's requests (see :attr:`AsyncClient.transport`)."""
+        return self._engine.transport
 
     def build_request(
         self, method: str, url: URLTypes, **options: Unpack[RequestOptions]

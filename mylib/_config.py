@@ -24,7 +24,15 @@ from ._hooks import check_event_hooks
 from ._models import Retry, Timeout
 from ._urls import to_url, validate_url
 
-__all__ = ["ClientConfig", "make_config", "proxy_for"]
+__all__ = [
+    "ClientConfig",
+    "check_bool",
+    "check_cookies",
+    "check_params",
+    "make_config",
+    "proxy_for",
+    "to_headers",
+]
 
 USER_AGENT = "mylib/0.1.0"
 
@@ -72,10 +80,24 @@ def to_headers(value: object, name: str = "headers") -> CIMultiDict[str]:
     return headers
 
 
-def _check_bool(name: str, value: object) -> bool:
+def check_bool(name: str, value: object) -> bool:
+    """``value``, checked to be True or False (the message names the option)."""
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, not {value!r}")
     return value
+
+
+def check_cookies(value: object) -> Mapping[str, Any] | None:
+    """``value``, checked to be None or a mapping (client or request cookies)."""
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(f"cookies must be a dict of str -> str, not {type(value).__name__}")
+    return value
+
+
+def check_params(value: object) -> None:
+    """Raise TypeError unless ``value`` is None, a mapping, a list of pairs or a string."""
+    if value is not None and not isinstance(value, (Mapping, list, tuple, str)):
+        raise TypeError(f"params must be a dict or a list of pairs, not {type(value).__name__}")
 
 
 @functools.lru_cache(maxsize=32)
@@ -160,10 +182,8 @@ def make_config(
         raise TypeError(f"max_redirects must be an int, not {type(max_redirects).__name__}")
     if max_redirects < 0:
         raise ValueError(f"max_redirects must be 0 or more, not {max_redirects}")
-    if cookies is not None and not isinstance(cookies, Mapping):
-        raise TypeError(f"cookies must be a dict of str -> str, not {type(cookies).__name__}")
-    if params is not None and not isinstance(params, (Mapping, list, tuple, str)):
-        raise TypeError(f"params must be a dict or a list of pairs, not {type(params).__name__}")
+    cookie_map = check_cookies(cookies)
+    check_params(params)
     proxy_url = None
     if proxy is not None:
         proxy_url = to_url(proxy, "proxy")
@@ -174,16 +194,16 @@ def make_config(
             raise TypeError(f"{name} must be callable")
     default_headers = CIMultiDict({"User-Agent": USER_AGENT, "Accept": "*/*"})
     default_headers.update(to_headers(headers))
-    use_env = _check_bool("trust_env", trust_env)
+    use_env = check_bool("trust_env", trust_env)
     return ClientConfig(
         base_url=base,
         headers=default_headers,
         params=params,
-        cookies=dict(cookies or {}),
+        cookies=dict(cookie_map or {}),
         auth=to_auth(auth),
         timeout=Timeout.coerce(timeout),
         retry=Retry.coerce(retries),
-        follow_redirects=_check_bool("follow_redirects", follow_redirects),
+        follow_redirects=check_bool("follow_redirects", follow_redirects),
         max_redirects=max_redirects,
         ssl=make_ssl(verify, cert),
         proxy=proxy_url,

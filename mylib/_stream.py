@@ -309,7 +309,7 @@ class _Prefetch:
             return batch
         if self._error is not None:
             raise self._error
-        if self._stream._state is StreamState.CLOSED:
+        if self._stream.state is StreamState.CLOSED:
             raise ClientClosedError("this stream was closed while it was being read")
         return []
 

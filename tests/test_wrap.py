@@ -167,6 +167,23 @@ def test_methods_the_subclass_overrides_stay_its_own(server: TestServer) -> None
         assert b"".join(r.iter_bytes()) == pattern_bytes(10)
 
 
+def test_the_twin_of_an_async_client_subclass_is_a_client_built_by_inheritance(
+    server: TestServer,
+) -> None:
+    assert issubclass(SyncOverrides, mylib.Client) and issubclass(SyncApi, mylib.Client)
+    # Inherited unchanged: the very function object of Client, not a copy or a forwarder.
+    assert SyncOverrides.post is mylib.Client.post
+    assert SyncOverrides.stream is mylib.Client.stream
+    api = SyncOverrides(server.url)
+    api.seen = []
+    assert isinstance(api, mylib.Client) and not api.closed
+    assert "_mylib_facade" not in dir(api)  # no second object standing in for it
+    api.close()
+    assert api.closed
+    with pytest.raises(mylib.ClientClosedError):
+        api.get("/get")
+
+
 def test_make_sync_of_async_client_has_the_blocking_client_signatures() -> None:
     sync_client = mylib.make_sync(mylib.AsyncClient)
     names = [
