@@ -350,9 +350,9 @@ class ResponseBase:
         if self.status_code < 400:
             return self
         kind = "client error" if self.status_code < 500 else "server error"
+        method = "" if self.request is None else f"{self.request.method} "
         raise HTTPStatusError(
-            f"{self.status_code} {self.reason} ({kind}) for {self.request.method} "
-            f"{redact_url(self.url)}",
+            f"{self.status_code} {self.reason} ({kind}) for {method}{redact_url(self.url)}",
             response=self,  # type: ignore[arg-type]
         )
 
