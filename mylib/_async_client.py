@@ -123,6 +123,7 @@ class AsyncClient:
             :class:`MockTransport` in tests, or your own :class:`AsyncTransport` (which may
             wrap another). ``verify``, ``cert`` and ``proxy`` configure the default engine
             only; everything else (auth, redirects, retries, hooks, cookies) still applies.
+            A transport you give stays yours: closing the client does not close it.
 
     Raises:
         TypeError: an option has the wrong type (the message names it).
@@ -156,6 +157,8 @@ class AsyncClient:
         options = dict(locals())
         del options["self"], options["transport"]
         self._config = config = make_config(**options)
+        #: Closing closes the transport the client made, never one it was given.
+        self._owns_transport = transport is None
         if transport is None:
             transport = AiohttpTransport(ssl=config.ssl, proxy=lambda url: proxy_for(config, url))
         elif not isinstance(transport, AsyncTransport):
@@ -185,7 +188,10 @@ class AsyncClient:
     @property
     def transport(self) -> AsyncTransport:
         """What sends this client's requests: the ``transport=`` given, or mylib's aiohttp
-        engine. Keep it to wrap it in a transport of your own for another client."""
+        engine, which you may wrap in a transport of your own for another client.
+
+        Clients that share mylib's engine share its connection pools and the cookies servers
+        set; the engine closes with the client that made it (and at exit, as always)."""
         return self._transport
 
     def _check_open(self) -> None:
@@ -198,6 +204,10 @@ class AsyncClient:
         self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
     ) -> Request:
         """The :class:`Request` that ``request(method, url, **options)`` would send.
+
+        Every request the client makes from options (``request`` and the verbs, ``stream``,
+        ``map``, ``download``, and the blocking twins of each) is built here, so a subclass
+        may override it, e.g. to sign requests.
 
         Raises:
             TypeError: an option has the wrong type, is unknown, or conflicts with another.
@@ -283,7 +293,7 @@ class AsyncClient:
             TooManyRedirects: more than ``max_redirects`` redirects.
             ClientClosedError: the client was closed.
         """
-        return await self.send(build_request(self._config, method, url, **options))
+        return await self.send(self.build_request(method, url, **options))
 
     async def get(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response:
         """Send a GET request; options as for :meth:`request`."""
@@ -330,7 +340,8 @@ class AsyncClient:
         in_flight = [t for t in self._active if t is not me and t.get_loop() is loop]
         if in_flight:
             await asyncio.wait(in_flight)
-        await self._transport.aclose()
+        if self._owns_transport:
+            await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         self._check_open()
@@ -371,7 +382,7 @@ class AsyncClient:
         """
         from ._stream import AsyncStreamContext
 
-        return AsyncStreamContext(self, build_request(self._config, method, url, **options))
+        return AsyncStreamContext(self, self.build_request(method, url, **options))
 
     async def map(
         self,
@@ -497,7 +508,9 @@ def ensure_open(client: AsyncClient) -> None:
 
 def needs_loop_to_close(client: AsyncClient) -> bool:
     """Whether closing ``client`` has anything to do on a loop (False: never used)."""
-    return client._transport.in_use()
+    if client._active:
+        return True  # requests in flight, which closing waits for
+    return client._owns_transport and client._transport.in_use()
 
 
 def mark_closed(client: AsyncClient) -> None:

@@ -21,7 +21,7 @@ from yarl import URL
 from ._auth import Auth, to_auth
 from ._errors import InvalidURL
 from ._hooks import check_event_hooks
-from ._models import Retry, Timeout
+from ._models import Retry, Timeout, to_headers
 from ._urls import to_url, validate_url
 
 __all__ = [
@@ -59,25 +59,6 @@ class ClientConfig:
     event_hooks: Mapping[str, tuple[Callable[[Any], Any], ...]]
     json_dumps: Callable[[Any], bytes | str] | None
     json_loads: Callable[..., Any] | None
-
-
-def to_headers(value: object, name: str = "headers") -> CIMultiDict[str]:
-    """Headers from a mapping or a sequence of pairs, checked to be str -> str."""
-    headers: CIMultiDict[str] = CIMultiDict()
-    if value is None:
-        return headers
-    if isinstance(value, Mapping):
-        items: Any = value.items()
-    elif isinstance(value, (list, tuple)):
-        items = value
-    else:
-        raise TypeError(f"{name} must be a dict of str -> str, not {type(value).__name__}")
-    for key, item in items:
-        if not isinstance(key, str) or not isinstance(item, (str, type(None))):
-            raise TypeError(f"{name} must map str -> str; {key!r}: {item!r} is not")
-        if item is not None:
-            headers.add(key, item)
-    return headers
 
 
 def check_bool(name: str, value: object) -> bool:

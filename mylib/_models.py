@@ -18,6 +18,7 @@ takes the body over with :meth:`Response.detach_body`.
 
 from __future__ import annotations
 
+import copy as _copy
 import datetime
 import http
 import json as jsonlib
@@ -30,14 +31,24 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from ._decode import charset_of, decode_json, decode_text
 from ._errors import DecodingError, HTTPStatusError, redact_url
+from ._urls import to_url, validate_url
 
 if TYPE_CHECKING:
     from ._auth import Auth
 
-__all__ = ["Request", "Response", "ResponseBase", "ResponseBody", "Retry", "Timeout"]
+__all__ = [
+    "Request",
+    "Response",
+    "ResponseBase",
+    "ResponseBody",
+    "Retry",
+    "Timeout",
+    "to_headers",
+]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -153,6 +164,25 @@ class Retry:
         return cls(total=value)
 
 
+def to_headers(value: object, name: str = "headers") -> CIMultiDict[str]:
+    """Headers from a mapping or a sequence of pairs, checked to be str -> str."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    if value is None:
+        return headers
+    if isinstance(value, Mapping):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        raise TypeError(f"{name} must be a dict of str -> str, not {type(value).__name__}")
+    for key, item in items:
+        if not isinstance(key, str) or not isinstance(item, (str, type(None))):
+            raise TypeError(f"{name} must map str -> str; {key!r}: {item!r} is not")
+        if item is not None:
+            headers.add(key, item)
+    return headers
+
+
 class Request:
     """A request as it is sent: method, URL, headers and body, after all merging.
 
@@ -167,20 +197,24 @@ class Request:
     def __init__(
         self,
         method: str,
-        url: Any,
+        url: URL | str,
         *,
-        headers: CIMultiDict[str] | None = None,
+        headers: Any = None,
         content: Any = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         follow_redirects: bool = True,
         auth: Auth | None = None,
     ) -> None:
+        if not isinstance(url, URL):
+            url = validate_url(to_url(url))
+        if not isinstance(headers, CIMultiDict):
+            headers = to_headers(headers)
         #: The HTTP method, upper case.
         self.method = method
         #: The full URL (a ``yarl.URL``), query included, credentials removed.
-        self.url = url
+        self.url: URL = url
         #: The headers sent, case-insensitive (a ``multidict.CIMultiDict``).
-        self.headers: CIMultiDict[str] = headers if headers is not None else CIMultiDict()
+        self.headers: CIMultiDict[str] = headers
         #: The body: bytes, None, or a streaming body object.
         self.content = content
         #: The :class:`Timeout` in force for this request.
@@ -193,19 +227,21 @@ class Request:
     def replace(self, **changes: Any) -> Request:
         """A copy with the given fields changed, e.g. ``request.replace(method="GET")``.
 
-        Every other field is carried over, the headers as a copy of their own.
+        Every other field is carried over, the headers as a copy of their own. Values are
+        checked and converted as ``build_request`` does: a str URL, a dict of headers, a
+        number of seconds for ``timeout``, a ``(user, password)`` pair for ``auth``.
 
         Raises:
-            TypeError: a name that is not a field of Request.
+            TypeError: a name that is not a field of Request, or a value of the wrong type.
+            InvalidURL: ``url`` is not an http(s) URL with a host.
         """
         unknown = changes.keys() - set(Request.__slots__)
         if unknown:
             raise TypeError(f"Request has no field(s) {', '.join(sorted(unknown))}")
-        copy = Request.__new__(Request)
-        for name in Request.__slots__:
-            setattr(copy, name, changes[name] if name in changes else getattr(self, name))
-        if "headers" not in changes:
-            copy.headers = CIMultiDict(self.headers)
+        copy = _copy.copy(self)
+        copy.headers = CIMultiDict(self.headers)
+        for name, value in changes.items():
+            setattr(copy, name, _FIELD_CHECKS[name](value))
         return copy
 
     def json(self, **kwargs: Any) -> Any:
@@ -218,11 +254,42 @@ class Request:
         return f"<Request {self.method} {redact_url(self.url)}>"
 
 
+def _check_method(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"method must be a non-empty str, not {value!r}")
+    return value.upper()
+
+
+def _check_follow(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"follow_redirects must be True or False, not {value!r}")
+    return value
+
+
+def _check_auth(value: object) -> Any:
+    from ._auth import to_auth  # the auth schemes build on this module
+
+    return to_auth(value)
+
+
+#: How :meth:`Request.replace` checks and converts each field.
+_FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "method": _check_method,
+    "url": lambda value: validate_url(to_url(value)),
+    "headers": lambda value: CIMultiDict(to_headers(value)),
+    "content": lambda value: value,
+    "timeout": Timeout.coerce,
+    "follow_redirects": _check_follow,
+    "auth": _check_auth,
+}
+
+
 class ResponseBody(Protocol):
     """The unread body of a streamed response, as a transport hands it over.
 
     Errors are raised as mylib errors (the transport translates its own). A body is finished
-    exactly once, by :meth:`release` after reading it to the end or by :meth:`abort`.
+    exactly once, by :meth:`release` after reading it to the end or by :meth:`abort` (its
+    owner's), unless the transport drops it first (:meth:`on_drop`).
     """
 
     async def read(self) -> bytes:
@@ -239,6 +306,12 @@ class ResponseBody(Protocol):
 
     def abort(self) -> None:
         """Drop the connection; what is left of the body is never read."""
+        ...
+
+    def on_drop(self, callback: Callable[[], None]) -> None:
+        """Have ``callback()`` called, on the body's loop, when the transport drops the body
+        itself (its connection pool is closing); the body is aborted right after. A stream
+        uses it to mark itself closed and stop reading."""
         ...
 
 
@@ -351,8 +424,9 @@ class ResponseBase:
             return self
         kind = "client error" if self.status_code < 500 else "server error"
         method = "" if self.request is None else f"{self.request.method} "
+        target = f"{method}{redact_url(self.url)}" if self.url else method.strip()
         raise HTTPStatusError(
-            f"{self.status_code} {self.reason} ({kind}) for {method}{redact_url(self.url)}",
+            f"{self.status_code} {self.reason} ({kind})" + (f" for {target}" if target else ""),
             response=self,  # type: ignore[arg-type]
         )
 
@@ -363,7 +437,7 @@ def _to_headers(headers: Any) -> CIMultiDictProxy[str]:
     if headers is None:
         return CIMultiDictProxy(CIMultiDict())
     if isinstance(headers, CIMultiDict):
-        return CIMultiDictProxy(headers)
+        return CIMultiDictProxy(headers.copy())  # later changes to the caller's stay theirs
     items = headers.items() if isinstance(headers, Mapping) else headers
     try:
         return CIMultiDictProxy(CIMultiDict((str(k), str(v)) for k, v in items))
@@ -373,10 +447,22 @@ def _to_headers(headers: Any) -> CIMultiDictProxy[str]:
         ) from exc
 
 
+class _NoJSON:
+    """The default of ``json=``, so that ``json=None`` can mean a JSON ``null`` body."""
+
+    def __repr__(self) -> str:
+        return "<no json>"
+
+
+_NO_JSON: Any = _NoJSON()
+
+
 def _body_of(
     content: bytes | None, text: str | None, json: Any, headers: CIMultiDictProxy[str]
 ) -> tuple[bytes, CIMultiDictProxy[str]]:
-    given = [n for n, v in (("content", content), ("text", text), ("json", json)) if v is not None]
+    given = [n for n, v in (("content", content), ("text", text)) if v is not None]
+    if json is not _NO_JSON:
+        given.append("json")
     if len(given) > 1:
         raise TypeError(f"give only one of content=, text=, json= (got {', '.join(given)})")
     if content is not None:
@@ -386,7 +472,7 @@ def _body_of(
                 f"not {type(content).__name__}"
             )
         return bytes(content), headers
-    if text is None and json is None:
+    if text is None and json is _NO_JSON:
         return b"", headers
     if text is not None:
         if not isinstance(text, str):
@@ -452,7 +538,7 @@ class Response(ResponseBase):
         headers: Any = None,
         content: bytes | None = None,
         text: str | None = None,
-        json: Any = None,
+        json: Any = _NO_JSON,
         request: Request | None = None,
         reason: str | None = None,
         url: str | None = None,
@@ -464,7 +550,7 @@ class Response(ResponseBase):
         if isinstance(status_code, bool) or not isinstance(status_code, int):
             raise TypeError(f"status_code must be an int, not {status_code!r}")
         proxy = _to_headers(headers)
-        if text is not None or json is not None or not isinstance(content, bytes):
+        if text is not None or json is not _NO_JSON or not isinstance(content, bytes):
             content, proxy = _body_of(content, text, json, proxy)
         #: The status code, e.g. 200.
         self.status_code = status_code

@@ -142,6 +142,7 @@ class AsyncStreamResponse(_StreamFace):
         self._content: bytes | None = None
         self._started = False
         self._prefetch: _Prefetch | None = None
+        self._body.on_drop(self._dropped)
 
     def __repr__(self) -> str:
         return (f"<AsyncStreamResponse [{self.status_code} {self.reason}] "
@@ -232,6 +233,14 @@ class AsyncStreamResponse(_StreamFace):
         self._state = StreamState.CONSUMED
         self._body.release()
 
+    def _dropped(self) -> None:
+        # The transport is dropping the body (its client or loop is closing): this stream is
+        # closed, and a prefetch waiting for room in its buffer must not outlive it.
+        if self._state is StreamState.OPEN:
+            self._state = StreamState.CLOSED
+        if self._prefetch is not None:
+            self._prefetch.cancel()
+
     def _abort(self) -> None:
         # Unread body left on the wire: the connection cannot be reused, drop it.
         self._state = StreamState.CLOSED
@@ -312,6 +321,10 @@ class _Prefetch:
         if self._stream.state is StreamState.CLOSED:
             raise ClientClosedError("this stream was closed while it was being read")
         return []
+
+    def cancel(self) -> None:
+        """Stop reading, without waiting (from a callback on the loop)."""
+        self._task.cancel()
 
     async def stop(self) -> None:
         task = self._task

@@ -71,6 +71,34 @@ def test_stream_status_error_raises_with_headers_only(server: TestServer) -> Non
     assert info.value.response is r
 
 
+def test_closing_the_client_closes_its_open_streams_and_their_prefetch(
+    server: TestServer,
+) -> None:
+    client = _client(server)
+    with client.stream("GET", "/big/200000000") as r:
+        pieces = r.iter_bytes()
+        next(pieces)  # the prefetch now fills its buffer and waits for room
+        client.close()
+        assert r.state is StreamState.CLOSED and r.closed
+        with pytest.raises(mylib.ClientClosedError, match="closed while it was being read"):
+            for _ in pieces:
+                pass
+    assert not any(_OPEN.values())
+
+
+def test_closing_an_async_client_closes_its_open_streams(server: TestServer) -> None:
+    async def main() -> StreamState:
+        client = mylib.AsyncClient(server.url)
+        stream = await client.stream("GET", "/big/200000000").__aenter__()
+        await client.aclose()
+        with pytest.raises(mylib.ClientClosedError):
+            async for _ in stream.aiter_bytes():
+                pass
+        return stream.state
+
+    assert asyncio.run(main()) is StreamState.CLOSED
+
+
 def test_early_break_releases_connection_for_immediate_reuse(server: TestServer) -> None:
     client = _client(server)
     with client.stream("GET", "/big/200000000") as r:

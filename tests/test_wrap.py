@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import inspect
+import json as jsonlib
 import pathlib
 import threading
 from collections.abc import AsyncIterator
@@ -495,3 +496,38 @@ def test_generator_abandoned_without_close_is_closed_on_the_loop_at_gc() -> None
     )
     assert_silent(proc)
     assert proc.stdout.strip() == "['mylib-io']"
+
+
+class Signing(mylib.AsyncClient):
+    """Signs every request it builds."""
+
+    def build_request(
+        self, method: str, url: URLTypes, **options: Unpack[RequestOptions]
+    ) -> mylib.Request:
+        request = super().build_request(method, url, **options)
+        request.headers["X-Sig"] = f"signed {request.method}"
+        return request
+
+
+def test_an_overridden_build_request_builds_every_request_of_both_faces(
+    server: TestServer, tmp_path: pathlib.Path
+) -> None:
+    async def async_paths() -> list[str]:
+        client = Signing(server.url)
+        seen = [(await client.get("/anything")).json()["headers"]["X-Sig"]]
+        async with client.stream("GET", "/anything") as r:
+            seen.append(jsonlib.loads(await r.aread())["headers"]["X-Sig"])
+        seen += [r.json()["headers"]["X-Sig"] for r in await client.map("GET", ["/anything"])]
+        path = await client.download("/anything", tmp_path / "a.json")
+        seen.append(jsonlib.loads(path.read_text())["headers"]["X-Sig"])
+        return seen
+
+    assert asyncio.run(async_paths()) == ["signed GET"] * 4
+    twin = mylib.make_sync(Signing)(server.url)
+    seen = [twin.post("/anything").json()["headers"]["X-Sig"]]
+    with twin.stream("GET", "/anything") as r:
+        seen.append(jsonlib.loads(r.read())["headers"]["X-Sig"])
+    seen += [r.json()["headers"]["X-Sig"] for r in twin.map("GET", ["/anything"])]
+    path = twin.download("/anything", tmp_path / "b.json")
+    seen.append(jsonlib.loads(path.read_text())["headers"]["X-Sig"])
+    assert seen == ["signed POST", "signed GET", "signed GET", "signed GET"]

@@ -4,7 +4,7 @@ Request hooks see the request just before it goes out, response hooks the respon
 as its headers are in (for a stream, before its body is read), for every hop: redirects and
 retries included. A response hook that raises closes an unread body before the error goes
 on. The response gets the client's ``json_loads`` here, so ``json()`` decodes as configured
-whatever transport made it.
+whatever transport made it, and the request it answers when the transport left that out.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ async def step(request: Request, call: Call, send: Handler) -> Response:
         await run_hooks(hooks["request"], request)
     log_request(request.method, request.url, call.attempts)
     response = await send(request, call)
+    if response.request is None:  # a transport's hand-made mylib.Response(...)
+        response.request = request
+        response.url = response.url or str(request.url)
     if config.json_loads is not None:
         response._json_loads = config.json_loads
     log_response(

@@ -178,7 +178,7 @@ class AiohttpTransport(AsyncTransport):
 class AiohttpBody:
     """The unread body of an aiohttp response, with errors translated (a ResponseBody)."""
 
-    __slots__ = ("_raw", "_request", "_session")
+    __slots__ = ("_on_drop", "_raw", "_request", "_session")
 
     def __init__(
         self, raw: aiohttp.ClientResponse, request: Request, session: aiohttp.ClientSession
@@ -186,6 +186,7 @@ class AiohttpBody:
         self._raw = raw
         self._request = request
         self._session = session
+        self._on_drop: Callable[[], None] | None = None
         track_open(session, self)
 
     async def read(self) -> bytes:
@@ -209,6 +210,17 @@ class AiohttpBody:
         """Unread body left on the wire: the connection cannot be reused, drop it."""
         untrack_open(self._session, self)
         self._raw.close()
+
+    def on_drop(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` if the session closes while this body is still open."""
+        self._on_drop = callback
+
+    def drop(self) -> None:
+        """The session is closing: tell the owner, then abort (the session keeper calls it)."""
+        callback, self._on_drop = self._on_drop, None
+        if callback is not None:
+            callback()
+        self.abort()
 
 
 # -- the error table ----------------------------------------------------------------------------

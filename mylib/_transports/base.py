@@ -23,6 +23,7 @@ per-client config object (a transport is made once, for one client, with what it
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from .._models import Request, Response, ResponseBody
 
@@ -76,3 +77,6 @@ class BytesBody:
     def abort(self) -> None:
         """Forget what is left."""
         self._data = b""
+
+    def on_drop(self, callback: Callable[[], None]) -> None:
+        """Never called: nothing but the owner ends a body in memory."""

@@ -66,14 +66,22 @@ class MockTransport(AsyncTransport):
                 f"the MockTransport handler returned {type(answer).__name__}, not a "
                 "mylib.Response (e.g. mylib.Response(200, json={...}))"
             )
-        if answer.request is None:
-            answer.request = request
-            if not answer.url:
-                answer.url = str(request.url)
+        # A copy: a handler may hand out the same Response for every request, and what the
+        # pipeline sets on its answer (request, history, an unread body) is per request.
+        response = Response(
+            answer.status_code,
+            headers=answer.headers,
+            content=b"" if stream else answer.content,
+            request=answer.request or request,
+            reason=answer.reason,
+            url=answer.url or str(request.url),
+            elapsed=answer.elapsed,
+            json_loads=answer._json_loads,
+        )
+        response.encoding = answer._encoding
         if stream:
-            answer._body = BytesBody(answer.content)
-            answer.content = b""
-        return answer
+            response._body = BytesBody(answer.content)
+        return response
 
     def in_use(self) -> bool:
         """Never: there is nothing to close."""

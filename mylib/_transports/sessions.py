@@ -68,16 +68,16 @@ _OPEN: weakref.WeakKeyDictionary[aiohttp.ClientSession, set[Any]] = weakref.Weak
 _SWEEP_TIMEOUT: Final = 2.0
 
 
-class _Abortable(Protocol):
-    def abort(self) -> None: ...
+class _Droppable(Protocol):
+    def drop(self) -> None: ...
 
 
-def track_open(session: aiohttp.ClientSession, body: _Abortable) -> None:
+def track_open(session: aiohttp.ClientSession, body: _Droppable) -> None:
     """Remember ``body``, still on the wire, until :func:`untrack_open`."""
     _OPEN.setdefault(session, set()).add(body)
 
 
-def untrack_open(session: aiohttp.ClientSession, body: _Abortable) -> None:
+def untrack_open(session: aiohttp.ClientSession, body: _Droppable) -> None:
     """``body`` was released or aborted."""
     bodies = _OPEN.get(session)
     if bodies is not None:
@@ -97,7 +97,7 @@ async def _keeper(
             entry.pop(loop, None)
         for body in list(_OPEN.pop(session, ())):
             with contextlib.suppress(Exception):
-                body.abort()
+                body.drop()
         with contextlib.suppress(Exception):
             await session.close()
 

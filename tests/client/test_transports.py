@@ -194,3 +194,67 @@ def test_a_cross_origin_redirect_drops_the_auth_with_its_header(
     assert r.url == other + "/get" and r.request.auth is None
     assert "Authorization" not in r.json()["headers"]
 
+
+
+def test_a_handler_may_hand_out_one_response_for_every_request() -> None:
+    shared = mylib.Response(200, json={"ok": True})
+    client = mylib.Client(API, transport=mylib.MockTransport(lambda request: shared))
+    first, second = client.get("/one"), client.get("/two")
+    assert (first.url, second.url) == (API + "/one", API + "/two")
+    assert second.request.url.path == "/two" and shared.request is None
+    with client.stream("GET", "/three") as r:
+        assert r.read() == b'{"ok": true}'
+    assert client.get("/four").json() == {"ok": True}  # the stream took nothing from it
+
+
+class _HandMade(mylib.AsyncTransport):
+    """A transport that answers with hand-made responses, leaving ``request`` out."""
+
+    async def send(self, request: mylib.Request, *, stream: bool = False) -> mylib.Response:
+        if request.url.path == "/a":
+            return mylib.Response(302, headers={"Location": "/b"})
+        return mylib.Response(404)
+
+
+def test_the_pipeline_fills_in_the_request_a_transport_left_out(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(API, transport=_HandMade())
+    r = client.get("/a")
+    assert r.status_code == 404 and r.url == API + "/b" and r.request.url.path == "/b"
+    assert [h.url for h in r.history] == [API + "/a"]
+    with pytest.raises(mylib.HTTPStatusError, match=r"404 Not Found \(client error\) for GET"):
+        r.raise_for_status()
+
+
+def test_closing_a_client_leaves_a_transport_it_was_given_open(server: TestServer) -> None:
+    owner = mylib.Client(server.url)
+    assert owner.get("/get").status_code == 200
+    borrower = mylib.Client(server.url, transport=owner.transport)
+    assert borrower.get("/get").status_code == 200
+    borrower.close()
+    assert borrower.closed and owner.get("/get").status_code == 200
+
+
+def test_request_replace_checks_and_converts_what_it_is_given() -> None:
+    request = mylib.Request("GET", "http://h/x")
+    assert request.url.path == "/x"  # a str URL becomes a yarl.URL, as build_request makes it
+    copy = request.replace(
+        url="http://h/y", headers={"Cookie": "a=b"}, timeout=5, auth=("u", "p"), method="post"
+    )
+    assert (copy.url.path, copy.headers["Cookie"], copy.timeout, copy.method) == (
+        "/y", "a=b", mylib.Timeout(5), "POST"
+    )
+    assert isinstance(copy.auth, mylib.BasicAuth)
+    with pytest.raises(mylib.InvalidURL):
+        request.replace(url="/relative")
+    with pytest.raises(TypeError, match="follow_redirects"):
+        request.replace(follow_redirects="yes")
+
+
+def test_response_json_none_is_a_json_null_body() -> None:
+    assert mylib.Response(200, json=None).content == b"null"
+    headers = CIMultiDict({"A": "1"})
+    r = mylib.Response(200, headers=headers)
+    headers["A"] = "2"
+    assert r.headers["A"] == "1"  # the response keeps its own copy
