@@ -153,7 +153,8 @@ class AsyncClient:
         transport: AsyncTransport | None = None,
     ) -> None:
         # The signature is the one list of the options (the mirror test keeps Client's the
-        # same); make_config takes them all by name and validates each.
+        # same); make_config takes them all by name and validates each. This is the first
+        # statement, so nothing but the parameters is local yet.
         options = dict(locals())
         del options["self"], options["transport"]
         self._config = config = make_config(**options)

@@ -80,7 +80,8 @@ class Client:
         transport: AsyncTransport | None = None,
     ) -> None:
         # The signature is the one list of the options (the mirror test keeps it equal to
-        # AsyncClient's), passed on by name.
+        # AsyncClient's), passed on by name. This is the first statement, so nothing but the
+        # parameters is local yet.
         options = dict(locals())
         del options["self"]
         #: The engine; it runs on mylib's I/O loop.

@@ -547,10 +547,14 @@ class Response(ResponseBase):
         json_loads: Callable[..., Any] = jsonlib.loads,
         attempts: int = 1,
     ) -> None:
-        if isinstance(status_code, bool) or not isinstance(status_code, int):
+        # Exact-type checks first: a transport makes one Response per request, with an int,
+        # aiohttp's header proxy and bytes, and the general path costs measurably more.
+        if type(status_code) is not int and (
+            isinstance(status_code, bool) or not isinstance(status_code, int)
+        ):
             raise TypeError(f"status_code must be an int, not {status_code!r}")
-        proxy = _to_headers(headers)
-        if text is not None or json is not _NO_JSON or not isinstance(content, bytes):
+        proxy = headers if type(headers) is CIMultiDictProxy else _to_headers(headers)
+        if type(content) is not bytes or text is not None or json is not _NO_JSON:
             content, proxy = _body_of(content, text, json, proxy)
         #: The status code, e.g. 200.
         self.status_code = status_code

@@ -1,11 +1,13 @@
 """The request pipeline: the policy steps between ``send()`` and the transport, in ONE order.
 
-A step is ``async def step(request, call, send) -> Response``: it may change the request,
-call ``send`` (the rest of the chain) once, several times or not at all, and look at or
-replace the response; aiohttp's client middlewares and httpx's send chain have this shape.
+A step is ``async def step(send, request, call) -> Response``: it may change the request,
+call ``send(request, call)`` (the rest of the chain) once, several times or not at all, and
+look at or replace the response; aiohttp's client middlewares and httpx's send chain have
+this shape. (``send`` comes first so that :func:`chain` can bind it positionally: a
+``functools.partial`` with a keyword costs twice as much per call, measured.)
 The order, written once::
 
-    auth -> redirects -> [cache] -> retries -> [rate limit] -> hop -> transport
+    auth -> redirects -> [cache] -> retries -> [rate limit] -> hop (-> transport)
 
 * **auth** wraps everything: a 401 its flow answers is the final response of a whole
   redirect chain, as in httpx (``auth.py``).
@@ -16,8 +18,8 @@ The order, written once::
 * **retries** sends again on connection failures and retryable statuses, with backoff and
   ``Retry-After``, never past the total timeout (``retry.py``).
 * a **rate-limit** step goes here (inside retries): every attempt takes a token.
-* **hop** is one attempt: request hooks, logging, the transport, response hooks
-  (``hop.py``).
+* **hop** is one attempt and the end of the chain: request hooks, logging, the transport,
+  response hooks (``hop.py``).
 
 State: a step holds none. Everything that belongs to one ``send()`` (the client's config
 and transport, the deadline, whether the caller streams, how many attempts the current hop
@@ -38,7 +40,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from .._transports.mock import installed
 from . import auth, hop, redirects, retry
 
 if TYPE_CHECKING:
@@ -68,22 +69,16 @@ Handler = Callable[["Request", Call], Awaitable["Response"]]
 class Step(Protocol):
     """A pipeline step: ``send`` is the rest of the chain."""
 
-    def __call__(self, request: Request, call: Call, send: Handler) -> Awaitable[Response]: ...
+    def __call__(self, send: Handler, request: Request, call: Call) -> Awaitable[Response]: ...
 
 
-#: The steps, outermost first. The transport comes after the last.
-ORDER: tuple[Step, ...] = (auth.step, redirects.step, retry.step, hop.step)
+#: The steps, outermost first; the hop (one attempt on the transport) comes after the last.
+ORDER: tuple[Step, ...] = (auth.step, redirects.step, retry.step)
 
 
-async def _transport(request: Request, call: Call) -> Response:
-    # A transport installed for every client (mylib.testing.Mocker) wins over the client's.
-    transport = installed() or call.transport
-    return await transport.send(request, stream=call.stream)
-
-
-def chain(steps: Sequence[Step] = ORDER, last: Handler = _transport) -> Handler:
+def chain(steps: Sequence[Step] = ORDER, last: Handler = hop.send) -> Handler:
     """The handler that runs ``steps`` in order, then ``last``."""
     handler = last
     for step in reversed(steps):
-        handler = functools.partial(step, send=handler)
+        handler = functools.partial(step, handler)
     return handler

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["step"]
 
 
-async def step(request: Request, call: Call, send: Handler) -> Response:
+async def step(send: Handler, request: Request, call: Call) -> Response:
     """Send ``request`` through its auth flow (or as it is, with no auth)."""
     if request.auth is None:
         return await send(request, call)

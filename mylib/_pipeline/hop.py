@@ -1,4 +1,8 @@
-"""The hop step: one attempt on the wire, with the event hooks and the log around it.
+"""The hop: one attempt on the wire, with the event hooks and the log around it.
+
+It is the end of the chain and calls the transport itself (a step of its own around the
+transport would cost a coroutine frame per request for nothing). A transport installed for
+every client (``mylib.testing.Mocker``) wins over the client's own.
 
 Request hooks see the request just before it goes out, response hooks the response as soon
 as its headers are in (for a stream, before its body is read), for every hop: redirects and
@@ -13,22 +17,24 @@ from typing import TYPE_CHECKING
 
 from .._hooks import run_hooks
 from .._logging import log_request, log_response
+from .._transports.mock import INSTALLED
 
 if TYPE_CHECKING:
     from .._models import Request, Response
-    from . import Call, Handler
+    from . import Call
 
-__all__ = ["step"]
+__all__ = ["send"]
 
 
-async def step(request: Request, call: Call, send: Handler) -> Response:
-    """One try: request hooks, the send, logging, response hooks."""
+async def send(request: Request, call: Call) -> Response:
+    """One try: request hooks, the transport, logging, response hooks."""
     config = call.config
     hooks = config.event_hooks
     if hooks["request"]:
         await run_hooks(hooks["request"], request)
     log_request(request.method, request.url, call.attempts)
-    response = await send(request, call)
+    transport = INSTALLED.transport or call.transport
+    response = await transport.send(request, stream=call.stream)
     if response.request is None:  # a transport's hand-made mylib.Response(...)
         response.request = request
         response.url = response.url or str(request.url)

@@ -89,7 +89,7 @@ def next_request(request: Request, response: Response) -> Request:
     return request.replace(method=method, url=url, headers=headers, content=content, auth=auth)
 
 
-async def step(request: Request, call: Call, send: Handler) -> Response:
+async def step(send: Handler, request: Request, call: Call) -> Response:
     """Send ``request``, following redirects if it asks to."""
     history: list[Response] = []
     max_redirects = call.config.max_redirects

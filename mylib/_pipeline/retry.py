@@ -63,7 +63,7 @@ def retry_delay(retry: Retry, attempt: int, response: Response | None) -> float:
     return min(retry.max_backoff, random.uniform(0, backoff))
 
 
-async def step(request: Request, call: Call, send: Handler) -> Response:
+async def step(send: Handler, request: Request, call: Call) -> Response:
     """Send ``request``, again after a retryable failure, as the client's Retry allows."""
     retry: Retry = call.config.retry
     replayable = request.content is None or isinstance(request.content, bytes)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from .._models import Request, Response
 from .base import AsyncTransport, BytesBody
 
-__all__ = ["MockTransport", "install", "installed", "uninstall"]
+__all__ = ["INSTALLED", "MockTransport", "install", "installed", "uninstall"]
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
 
@@ -88,7 +88,7 @@ class MockTransport(AsyncTransport):
         return False
 
 
-class _Installed:
+class INSTALLED:
     """The transport :func:`install` put in place for every client, if any."""
 
     transport: AsyncTransport | None = None
@@ -101,20 +101,20 @@ def install(transport: AsyncTransport) -> None:
     Raises:
         RuntimeError: another transport is installed.
     """
-    with _Installed.lock:
-        if _Installed.transport is not None:
+    with INSTALLED.lock:
+        if INSTALLED.transport is not None:
             raise RuntimeError("another transport is already installed for every client")
-        _Installed.transport = transport
+        INSTALLED.transport = transport
 
 
 def uninstall(transport: AsyncTransport) -> None:
     """Undo :func:`install` of ``transport`` (nothing if it is not the installed one)."""
-    with _Installed.lock:
-        if _Installed.transport is transport:
-            _Installed.transport = None
+    with INSTALLED.lock:
+        if INSTALLED.transport is transport:
+            INSTALLED.transport = None
 
 
 def installed() -> AsyncTransport | None:
     """The transport installed for every client, or None (read on every request)."""
-    return _Installed.transport
+    return INSTALLED.transport
 
