@@ -9,7 +9,7 @@ Example::
             m.get("https://api.example.com/users/1", json={"id": 1, "name": "Ada"})
             m.post("https://api.example.com/users", status_code=201, json={"id": 2})
             assert fetch_user(1)["name"] == "Ada"          # your code, using mylib
-            assert m.called and m.last_request.method == "GET"
+            assert m.called_once and m.last_request.method == "GET"
 
 The mock replaces only the network: it installs a :class:`~mylib.MockTransport` in front of
 every client's own transport, so what mylib does above it (base_url joining, headers, auth,
@@ -18,30 +18,44 @@ blocking :class:`~mylib.Client`, :class:`~mylib.AsyncClient`, their streams and 
 and the module-level helpers alike, on whatever thread or loop they run (a stream gets the
 mocked body in one piece). As in requests_mock, the most recent matching registration wins.
 A request nothing matches raises :class:`NoMockAddress` (a :class:`mylib.ConnectError`), so
-a test never reaches a real server by accident.
+a test never reaches a real server by accident, unless the mocker was made with
+``real_http=True``: then it goes to the network as usual.
+
+A :class:`Mocker` is a context manager, a function decorator (sync or ``async def``; the
+mocker comes as the last positional argument, or as the keyword ``kw`` names) and a class
+decorator (each ``test*`` method is wrapped and the class stays a class, so a
+``unittest.TestCase`` runs all its tests).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import http
+import inspect
 import json as jsonlib
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._errors import ConnectError, Error, redact_url
-from ._models import Request, Response
+from ._models import Request, Response, Timeout
 from ._transports import mock
 from ._transports.aiohttp import translate
+from ._transports.base import AsyncTransport
 
 __all__ = ["ANY", "MockRequest", "Mocker", "NoMockAddress"]
+
+T = TypeVar("T")
+
+#: The prefix of the methods a class decorator wraps, as in requests_mock.
+TEST_PREFIX = "test"
 
 
 class _Any:
@@ -58,7 +72,8 @@ class NoMockAddress(ConnectError):
 
 
 class MockRequest:
-    """A request as the mock saw it, as found in ``request_history`` and ``last_request``."""
+    """A request as the mock saw it, as found in ``request_history`` and ``last_request``,
+    and as callbacks and ``additional_matcher`` get it."""
 
     def __init__(self, request: Request) -> None:
         self._request = request
@@ -72,6 +87,8 @@ class MockRequest:
         self.body: bytes | None = (
             bytes(request.content) if isinstance(request.content, (bytes, bytearray)) else None
         )
+        #: The :class:`~mylib.Timeout` the request was sent with.
+        self.timeout: Timeout = request.timeout
 
     @property
     def text(self) -> str | None:
@@ -83,40 +100,99 @@ class MockRequest:
         return jsonlib.loads(self.body or b"", **kwargs)
 
     @property
+    def query(self) -> str:
+        """The query string, as sent (without the ``?``)."""
+        return self._request.url.raw_query_string
+
+    @property
     def qs(self) -> dict[str, list[str]]:
         """The query string parsed, each name to a list of values (like requests_mock)."""
-        return parse_qs(URL(self.url).raw_query_string, keep_blank_values=True)
+        return parse_qs(self.query, keep_blank_values=True)
 
     @property
     def path(self) -> str:
         """The URL's path."""
-        return URL(self.url).path
+        return self._request.url.path
+
+    @property
+    def scheme(self) -> str:
+        """The URL's scheme."""
+        return self._request.url.scheme
 
     @property
     def hostname(self) -> str:
         """The URL's host."""
-        return URL(self.url).host or ""
+        return self._request.url.host or ""
+
+    @property
+    def port(self) -> int | None:
+        """The URL's port (the scheme's default when none is written)."""
+        return self._request.url.port
+
+    @property
+    def netloc(self) -> str:
+        """``host[:port]`` as written in the URL."""
+        return self._request.url.raw_authority
 
     def __repr__(self) -> str:
         return f"<MockRequest {self.method} {redact_url(self.url)}>"
 
 
+class Context:
+    """What a callback may set on the response it is making (as in requests_mock)."""
+
+    def __init__(self, status_code: int, reason: str | None, headers: CIMultiDict[str],
+                 cookies: dict[str, str]) -> None:
+        #: The status to answer with.
+        self.status_code = status_code
+        #: The reason phrase; None for the standard one.
+        self.reason = reason
+        #: The response headers.
+        self.headers = headers
+        #: Cookies to set (name -> value).
+        self.cookies = cookies
+
+
 _ResponseSpec = Mapping[str, Any]
+_SPEC_KEYS = frozenset(
+    {"status_code", "reason", "headers", "json", "text", "content", "body", "exc", "cookies"}
+)
 
 
 class _Matcher:
     """One registration: what it matches, what it answers, and what it has seen."""
 
-    def __init__(self, method: Any, url: Any, responses: Sequence[_ResponseSpec]) -> None:
+    def __init__(
+        self,
+        method: Any,
+        url: Any,
+        responses: Sequence[_ResponseSpec],
+        *,
+        complete_qs: bool,
+        request_headers: Mapping[str, str] | None,
+        additional_matcher: Callable[[MockRequest], bool] | None,
+    ) -> None:
+        for spec in responses:
+            unknown = set(spec) - _SPEC_KEYS
+            if unknown:
+                raise TypeError(f"unknown mock response option(s): {', '.join(sorted(unknown))}")
         self.method = method if method is ANY else str(method).upper()
-        self.url = url
+        self.url = url if url is ANY or isinstance(url, re.Pattern) else URL(str(url))
         self._responses = list(responses)
+        self._complete_qs = complete_qs
+        self._request_headers = dict(request_headers or {})
+        self._additional = additional_matcher
         self.request_history: list[MockRequest] = []
 
     @property
     def called(self) -> bool:
         """True once it answered a request."""
         return bool(self.request_history)
+
+    @property
+    def called_once(self) -> bool:
+        """True if it answered exactly one request."""
+        return len(self.request_history) == 1
 
     @property
     def call_count(self) -> int:
@@ -128,65 +204,64 @@ class _Matcher:
         """The last request it answered."""
         return self.request_history[-1] if self.request_history else None
 
-    def matches(self, request: Request) -> bool:
+    def matches(self, request: Request, seen: MockRequest) -> bool:
         if self.method is not ANY and self.method != request.method:
             return False
         url = self.url
-        if url is ANY:
-            return True
         if isinstance(url, re.Pattern):
-            return url.search(str(request.url)) is not None
-        return _url_matches(URL(str(url)), request.url)
+            if url.search(str(request.url)) is None:
+                return False
+        elif url is not ANY and not _url_matches(url, request.url, self._complete_qs):
+            return False
+        for name, value in self._request_headers.items():
+            if request.headers.get(name) != value:
+                return False
+        return self._additional is None or bool(self._additional(seen))
 
     def next_spec(self) -> _ResponseSpec:
         # Successive responses in order; the last one repeats, like requests_mock.
         return self._responses.pop(0) if len(self._responses) > 1 else self._responses[0]
 
 
-def _url_matches(pattern: URL, actual: URL) -> bool:
-    pattern_origin = (pattern.scheme, (pattern.host or "").lower(), pattern.port)
-    actual_origin = (actual.scheme, (actual.host or "").lower(), actual.port)
-    if pattern.is_absolute() and pattern_origin != actual_origin:
-        return False
+def _url_matches(pattern: URL, actual: URL, complete_qs: bool) -> bool:
+    if pattern.is_absolute():
+        pattern_origin = (pattern.scheme, (pattern.host or "").lower(), pattern.port)
+        if pattern_origin != (actual.scheme, (actual.host or "").lower(), actual.port):
+            return False
     # "https://h" and "https://h/" are the same resource.
     if pattern.path.rstrip("/") != actual.path.rstrip("/"):
         return False
     wanted = parse_qs(pattern.raw_query_string, keep_blank_values=True)
     got = parse_qs(actual.raw_query_string, keep_blank_values=True)
+    if complete_qs:
+        return {k: sorted(v) for k, v in wanted.items()} == {k: sorted(v) for k, v in got.items()}
     return all(set(values) <= set(got.get(name, [])) for name, values in wanted.items())
 
 
-def _build_response(spec: _ResponseSpec, request: Request) -> Response:
-    unknown = set(spec) - {
-        "status_code",
-        "reason",
-        "headers",
-        "json",
-        "text",
-        "content",
-        "exc",
-        "cookies",
-    }
-    if unknown:
-        raise TypeError(f"unknown mock response option(s): {', '.join(sorted(unknown))}")
+def _build_response(spec: _ResponseSpec, request: Request, seen: MockRequest) -> Response:
     exc = spec.get("exc")
     if exc is not None:
         error = exc(f"mocked {getattr(exc, '__name__', 'error')}") if isinstance(exc, type) else exc
         translated = None if isinstance(error, Error) else translate(error, request)
         raise translated or error
-    headers: CIMultiDict[str] = CIMultiDict(spec.get("headers") or {})
-    body = _body(spec, headers)
-    for name, value in (spec.get("cookies") or {}).items():
+    context = Context(
+        int(spec.get("status_code", 200)),
+        spec.get("reason"),
+        CIMultiDict(spec.get("headers") or {}),
+        dict(spec.get("cookies") or {}),
+    )
+    body = _body(spec, seen, context)
+    headers = context.headers
+    for name, value in context.cookies.items():
         headers.add("Set-Cookie", f"{name}={value}; Path=/")
-    status = int(spec.get("status_code", 200))
-    reason = spec.get("reason")
+    reason = context.reason
     if reason is None:
         try:
-            reason = http.HTTPStatus(status).phrase
+            reason = http.HTTPStatus(context.status_code).phrase
         except ValueError:
             reason = ""
     return Response(
-        status_code=status,
+        status_code=context.status_code,
         reason=reason,
         headers=CIMultiDictProxy(headers),
         url=str(request.url),
@@ -196,45 +271,89 @@ def _build_response(spec: _ResponseSpec, request: Request) -> Response:
     )
 
 
-def _body(spec: _ResponseSpec, headers: CIMultiDict[str]) -> bytes:
-    given = [key for key in ("json", "text", "content") if key in spec]
+def _body(spec: _ResponseSpec, seen: MockRequest, context: Context) -> bytes:
+    given = [key for key in ("json", "text", "content", "body") if key in spec]
     if len(given) > 1:
-        raise TypeError(f"give only one of json=, text=, content= (got {', '.join(given)})")
-    if "json" in spec:
+        raise TypeError(f"give only one of json=, text=, content=, body= (got {', '.join(given)})")
+    if not given:
+        return b""
+    key = given[0]
+    value = spec[key]
+    if callable(value) and key != "body":
+        value = value(seen, context)  # a callback, as in requests_mock: fn(request, context)
+    headers = context.headers
+    if key == "json":
         headers.setdefault("Content-Type", "application/json")
-        return jsonlib.dumps(spec["json"]).encode("utf-8")
-    if "text" in spec:
+        return jsonlib.dumps(value).encode("utf-8")
+    if key == "text":
+        if not isinstance(value, str):
+            raise TypeError(f"text= must be a str (or return one), not {type(value).__name__}")
         headers.setdefault("Content-Type", "text/plain; charset=utf-8")
-        return str(spec["text"]).encode("utf-8")
-    content = spec.get("content", b"")
-    if not isinstance(content, (bytes, bytearray)):
-        raise TypeError("content= must be bytes (use text= for str, json= for data)")
-    return bytes(content)
+        return value.encode("utf-8")
+    if key == "body":
+        value = value.read()
+    if not isinstance(value, (bytes, bytearray)):
+        raise TypeError(f"{key}= must give bytes (use text= for str, json= for data)")
+    return bytes(value)
+
+
+class _PassThrough(Exception):
+    """Raised by the Mocker's handler for an unmatched request when ``real_http`` is on."""
+
+
+class _MockerTransport(mock.MockTransport):
+    """The Mocker's transport: its answers, or the client's own transport for what it
+    lets through (``real_http=True``)."""
+
+    async def intercept(
+        self, request: Request, *, stream: bool, fallback: AsyncTransport
+    ) -> Response:
+        try:
+            return await self.send(request, stream=stream)
+        except _PassThrough:
+            return await fallback.send(request, stream=stream)
 
 
 class Mocker:
     """Answer mylib requests from registrations instead of the network.
 
-    Use it as a context manager (``with Mocker() as m:``) or a decorator (the test gets the
-    mocker as its last argument). Register with ``m.get(url, ...)``, ``m.post``, ... or
-    ``m.register_uri(method, url, ...)``, giving one response as keywords (``status_code``,
-    ``reason``, ``headers``, ``json`` | ``text`` | ``content``, ``cookies``, or ``exc`` to
-    raise) or a list of such dicts to answer successive calls. ``url`` is a full URL (the
-    registered query parameters must be present), a path (any host), a compiled regex, or
-    :data:`ANY`. Each registration returns a matcher with ``called``, ``call_count``,
-    ``last_request`` and ``request_history``.
+    Use it as a context manager (``with Mocker() as m:``), a function decorator (the test
+    gets the mocker as its last argument, or as keyword ``kw``) or a class decorator (every
+    ``test*`` method is wrapped). Register with ``m.get(url, ...)``, ``m.post``, ... or
+    ``m.register_uri(method, url, ...)`` (alias ``m.request``), giving one response as
+    keywords or a list of such dicts to answer successive calls:
+
+    * ``status_code``, ``reason``, ``headers``, ``cookies``;
+    * the body: ``json``, ``text``, ``content`` (bytes) or ``body`` (a file object); ``json``,
+      ``text`` and ``content`` may be callbacks ``fn(request, context)`` that return it and
+      may set ``context.status_code``, ``.headers``, ``.reason`` and ``.cookies``;
+    * or ``exc``, an exception (class) to raise, translated into mylib's tree.
+
+    ``url`` is a full URL (its query parameters must be present; all of them and no others
+    with ``complete_qs=True``), a path (any host), a compiled regex, or :data:`ANY`.
+    ``request_headers={...}`` must all be sent; ``additional_matcher(request)`` must return
+    true. Each registration returns a matcher with ``called``, ``called_once``,
+    ``call_count``, ``last_request`` and ``request_history``.
+
+    Args:
+        real_http: Let requests nothing matches go to the network (loopback in tests).
+        kw: As a decorator, pass the mocker as this keyword instead of positionally.
 
     Raises:
         NoMockAddress: (from the request) nothing registered matches it.
         RuntimeError: a second Mocker is started while one is active.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, real_http: bool = False, kw: str | None = None) -> None:
+        if not isinstance(real_http, bool):
+            raise TypeError(f"real_http must be True or False, not {real_http!r}")
+        self.real_http = real_http
+        self._kw = kw
         self._matchers: list[_Matcher] = []
         self._lock = threading.Lock()
-        #: Every request answered (or refused), oldest first.
+        #: Every request the mock saw, answered or not, oldest first.
         self.request_history: list[MockRequest] = []
-        self._transport = mock.MockTransport(self._answer)
+        self._transport = _MockerTransport(self._answer)
 
     # -- registering --------------------------------------------------------------------
 
@@ -243,60 +362,67 @@ class Mocker:
         method: Any,
         url: Any,
         response_list: Sequence[_ResponseSpec] | None = None,
+        *,
+        complete_qs: bool = False,
+        request_headers: Mapping[str, str] | None = None,
+        additional_matcher: Callable[[MockRequest], bool] | None = None,
         **response: Any,
     ) -> _Matcher:
-        """Answer ``method url`` with ``response`` (or each of ``response_list`` in turn)."""
+        """Answer ``method url`` with ``response`` (or each of ``response_list`` in turn).
+
+        Raises:
+            TypeError: an unknown response option, or both a list and keywords.
+            ValueError: an empty response list.
+        """
         if response_list is not None and response:
             raise TypeError("give either a response list or response keywords, not both")
         specs = list(response_list) if response_list is not None else [response]
         if not specs:
             raise ValueError("the response list is empty")
-        matcher = _Matcher(method, url, specs)
+        matcher = _Matcher(
+            method, url, specs, complete_qs=complete_qs, request_headers=request_headers,
+            additional_matcher=additional_matcher,
+        )
         with self._lock:
             self._matchers.append(matcher)
         return matcher
 
-    def get(
-        self, url: Any, response_list: Sequence[_ResponseSpec] | None = None, **response: Any
-    ) -> _Matcher:
+    request = register_uri
+
+    def get(self, url: Any, response_list: Sequence[_ResponseSpec] | None = None,
+            **kwargs: Any) -> _Matcher:
         """Register a GET; see :meth:`register_uri`."""
-        return self.register_uri("GET", url, response_list, **response)
+        return self.register_uri("GET", url, response_list, **kwargs)
 
-    def post(
-        self, url: Any, response_list: Sequence[_ResponseSpec] | None = None, **response: Any
-    ) -> _Matcher:
+    def post(self, url: Any, response_list: Sequence[_ResponseSpec] | None = None,
+             **kwargs: Any) -> _Matcher:
         """Register a POST; see :meth:`register_uri`."""
-        return self.register_uri("POST", url, response_list, **response)
+        return self.register_uri("POST", url, response_list, **kwargs)
 
-    def put(
-        self, url: Any, response_list: Sequence[_ResponseSpec] | None = None, **response: Any
-    ) -> _Matcher:
+    def put(self, url: Any, response_list: Sequence[_ResponseSpec] | None = None,
+            **kwargs: Any) -> _Matcher:
         """Register a PUT; see :meth:`register_uri`."""
-        return self.register_uri("PUT", url, response_list, **response)
+        return self.register_uri("PUT", url, response_list, **kwargs)
 
-    def patch(
-        self, url: Any, response_list: Sequence[_ResponseSpec] | None = None, **response: Any
-    ) -> _Matcher:
+    def patch(self, url: Any, response_list: Sequence[_ResponseSpec] | None = None,
+              **kwargs: Any) -> _Matcher:
         """Register a PATCH; see :meth:`register_uri`."""
-        return self.register_uri("PATCH", url, response_list, **response)
+        return self.register_uri("PATCH", url, response_list, **kwargs)
 
-    def delete(
-        self, url: Any, response_list: Sequence[_ResponseSpec] | None = None, **response: Any
-    ) -> _Matcher:
+    def delete(self, url: Any, response_list: Sequence[_ResponseSpec] | None = None,
+               **kwargs: Any) -> _Matcher:
         """Register a DELETE; see :meth:`register_uri`."""
-        return self.register_uri("DELETE", url, response_list, **response)
+        return self.register_uri("DELETE", url, response_list, **kwargs)
 
-    def head(
-        self, url: Any, response_list: Sequence[_ResponseSpec] | None = None, **response: Any
-    ) -> _Matcher:
+    def head(self, url: Any, response_list: Sequence[_ResponseSpec] | None = None,
+             **kwargs: Any) -> _Matcher:
         """Register a HEAD; see :meth:`register_uri`."""
-        return self.register_uri("HEAD", url, response_list, **response)
+        return self.register_uri("HEAD", url, response_list, **kwargs)
 
-    def options(
-        self, url: Any, response_list: Sequence[_ResponseSpec] | None = None, **response: Any
-    ) -> _Matcher:
+    def options(self, url: Any, response_list: Sequence[_ResponseSpec] | None = None,
+                **kwargs: Any) -> _Matcher:
         """Register an OPTIONS; see :meth:`register_uri`."""
-        return self.register_uri("OPTIONS", url, response_list, **response)
+        return self.register_uri("OPTIONS", url, response_list, **kwargs)
 
     # -- what was seen ------------------------------------------------------------------
 
@@ -304,6 +430,11 @@ class Mocker:
     def called(self) -> bool:
         """True once any request was made."""
         return bool(self.request_history)
+
+    @property
+    def called_once(self) -> bool:
+        """True if exactly one request was made."""
+        return len(self.request_history) == 1
 
     @property
     def call_count(self) -> int:
@@ -315,6 +446,13 @@ class Mocker:
         """The most recent request, or None."""
         return self.request_history[-1] if self.request_history else None
 
+    def reset(self) -> None:
+        """Forget the requests seen (registrations stay)."""
+        with self._lock:
+            self.request_history.clear()
+            for matcher in self._matchers:
+                matcher.request_history.clear()
+
     # -- answering ----------------------------------------------------------------------
 
     def _answer(self, request: Request) -> Response:
@@ -322,16 +460,18 @@ class Mocker:
         with self._lock:
             self.request_history.append(seen)
             for matcher in reversed(self._matchers):
-                if matcher.matches(request):
+                if matcher.matches(request, seen):
                     matcher.request_history.append(seen)
                     spec = matcher.next_spec()
                     break
             else:
+                if self.real_http:
+                    raise _PassThrough
                 raise NoMockAddress(
                     f"no mock address: {request.method} {redact_url(request.url)}",
                     request=request,
                 )
-        return _build_response(spec, request)
+        return _build_response(spec, request, seen)
 
     # -- starting and stopping ----------------------------------------------------------
 
@@ -358,13 +498,44 @@ class Mocker:
     ) -> None:
         self.stop()
 
-    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Use as a decorator: the test function gets the mocker as its last argument."""
-        import functools
+    def copy(self) -> Mocker:
+        """A new, unstarted Mocker with the same options (what each decorated test gets)."""
+        return type(self)(real_http=self.real_http, kw=self._kw)
+
+    def __call__(self, obj: T) -> T:
+        """Use as a decorator of a test function (sync or async) or of a test class."""
+        if isinstance(obj, type):
+            return self._decorate_class(obj)  # type: ignore[return-value]
+        if not callable(obj):
+            raise TypeError(f"Mocker() decorates a function or a class, not {obj!r}")
+        return self._decorate_function(obj)  # type: ignore[return-value]
+
+    def _decorate_class(self, cls: type) -> type:
+        for name, member in list(vars(cls).items()):
+            if name.startswith(TEST_PREFIX) and inspect.isfunction(member):
+                setattr(cls, name, self.copy()._decorate_function(member))
+        return cls
+
+    def _decorate_function(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        kw = self._kw
+
+        def call(mocker: Mocker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if kw is not None:
+                return func(*args, **{**kwargs, kw: mocker})
+            return func(*args, mocker, **kwargs)
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self.copy() as mocker:
+                    return await call(mocker, args, kwargs)
+
+            return async_wrapper
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)() as mocker:
-                return func(*args, mocker, **kwargs)
+            with self.copy() as mocker:
+                return call(mocker, args, kwargs)
 
         return wrapper

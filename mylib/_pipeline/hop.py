@@ -33,8 +33,11 @@ async def send(request: Request, call: Call) -> Response:
     if hooks["request"]:
         await run_hooks(hooks["request"], request)
     log_request(request.method, request.url, call.attempts)
-    transport = INSTALLED.transport or call.transport
-    response = await transport.send(request, stream=call.stream)
+    installed = INSTALLED.transport
+    if installed is None:
+        response = await call.transport.send(request, stream=call.stream)
+    else:
+        response = await installed.intercept(request, stream=call.stream, fallback=call.transport)
     if response.request is None:  # a transport's hand-made mylib.Response(...)
         response.request = request
         response.url = response.url or str(request.url)

@@ -87,15 +87,23 @@ class MockTransport(AsyncTransport):
         """Never: there is nothing to close."""
         return False
 
+    async def intercept(
+        self, request: Request, *, stream: bool, fallback: AsyncTransport
+    ) -> Response:
+        """Answer for a client whose own transport is ``fallback``, when installed for every
+        client (:func:`install`). This one answers everything; a subclass may hand some
+        requests to ``fallback`` (the Mocker's ``real_http=True``)."""
+        return await self.send(request, stream=stream)
+
 
 class INSTALLED:
     """The transport :func:`install` put in place for every client, if any."""
 
-    transport: AsyncTransport | None = None
+    transport: MockTransport | None = None
     lock = threading.Lock()
 
 
-def install(transport: AsyncTransport) -> None:
+def install(transport: MockTransport) -> None:
     """Have every client in the process send through ``transport`` until :func:`uninstall`.
 
     Raises:
@@ -107,14 +115,14 @@ def install(transport: AsyncTransport) -> None:
         INSTALLED.transport = transport
 
 
-def uninstall(transport: AsyncTransport) -> None:
+def uninstall(transport: MockTransport) -> None:
     """Undo :func:`install` of ``transport`` (nothing if it is not the installed one)."""
     with INSTALLED.lock:
         if INSTALLED.transport is transport:
             INSTALLED.transport = None
 
 
-def installed() -> AsyncTransport | None:
+def installed() -> MockTransport | None:
     """The transport installed for every client, or None (read on every request)."""
     return INSTALLED.transport
 
