@@ -44,13 +44,14 @@ from urllib.parse import parse_qs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ._cassette import Cassette, cassette
 from ._errors import ConnectError, Error, redact_url
 from ._models import Request, Response, Timeout
 from ._transports import mock
 from ._transports.aiohttp import translate
 from ._transports.base import AsyncTransport
 
-__all__ = ["ANY", "MockRequest", "Mocker", "NoMockAddress"]
+__all__ = ["ANY", "Cassette", "MockRequest", "Mocker", "NoMockAddress", "cassette"]
 
 T = TypeVar("T")
 

@@ -179,3 +179,29 @@ def test_the_no_network_option_blocks_every_test(server: TestServer, tmp_path: P
     assert "1 failed, 2 passed" in proc.stdout, proc.stdout + proc.stderr
     assert "test_without_the_marker_the_network_is_there" in proc.stdout
     assert "NoMockAddress" in proc.stdout
+
+
+def test_aioresponses_assertions_match_a_call_made_through_mylib() -> None:
+    # mylib always sends its own headers and follows redirects itself, so aioresponses'
+    # exact-call comparison cannot match; args_to_match compares only what is named.
+    from aioresponses import aioresponses
+
+    with aioresponses() as m:
+        m.get(f"{API}/legacy", payload={"from": "aioresponses"})
+        m.post(f"{API}/legacy", status=201)
+        assert mylib.get(f"{API}/legacy").json() == {"from": "aioresponses"}
+        assert mylib.post(f"{API}/legacy", content=b"raw").status_code == 201
+        m.assert_any_call(f"{API}/legacy", "GET", args_to_match=[])
+        m.assert_any_call(f"{API}/legacy", "POST", args_to_match=["data"], data=b"raw")
+        with pytest.raises(AssertionError):
+            m.assert_any_call(f"{API}/legacy", "POST", args_to_match=["data"], data=b"other")
+
+
+def test_a_make_sync_twin_is_answered_by_the_mocker() -> None:
+    class Api(mylib.AsyncClient):
+        async def user(self, n: int) -> Any:
+            return (await self.get(f"/users/{n}")).raise_for_status().json()
+
+    with Mocker() as m:
+        m.get(f"{API}/users/3", json={"id": 3})
+        assert mylib.make_sync(Api)(API).user(3) == {"id": 3}

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from .._models import Request, Response
 from .base import AsyncTransport, BytesBody
 
-__all__ = ["INSTALLED", "MockTransport", "install", "installed", "uninstall"]
+__all__ = ["INSTALLED", "MockTransport", "answer_for", "install", "installed", "uninstall"]
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
 
@@ -66,22 +66,7 @@ class MockTransport(AsyncTransport):
                 f"the MockTransport handler returned {type(answer).__name__}, not a "
                 "mylib.Response (e.g. mylib.Response(200, json={...}))"
             )
-        # A copy: a handler may hand out the same Response for every request, and what the
-        # pipeline sets on its answer (request, history, an unread body) is per request.
-        response = Response(
-            answer.status_code,
-            headers=answer.headers,
-            content=b"" if stream else answer.content,
-            request=answer.request or request,
-            reason=answer.reason,
-            url=answer.url or str(request.url),
-            elapsed=answer.elapsed,
-            json_loads=answer._json_loads,
-        )
-        response.encoding = answer._encoding
-        if stream:
-            response._body = BytesBody(answer.content)
-        return response
+        return answer_for(answer, request, stream=stream)
 
     def in_use(self) -> bool:
         """Never: there is nothing to close."""
@@ -94,6 +79,26 @@ class MockTransport(AsyncTransport):
         client (:func:`install`). This one answers everything; a subclass may hand some
         requests to ``fallback`` (the Mocker's ``real_http=True``)."""
         return await self.send(request, stream=stream)
+
+
+def answer_for(answer: Response, request: Request, *, stream: bool) -> Response:
+    """What a transport returns for ``answer``, a Response made in advance: a copy (the same
+    answer may serve many requests, and what the pipeline sets on a response is per request)
+    with ``request`` filled in, and with ``stream`` its content as the unread body."""
+    response = Response(
+        answer.status_code,
+        headers=answer.headers,
+        content=b"" if stream else answer.content,
+        request=answer.request or request,
+        reason=answer.reason,
+        url=answer.url or str(request.url),
+        elapsed=answer.elapsed,
+        json_loads=answer._json_loads,
+    )
+    response.encoding = answer._encoding
+    if stream:
+        response._body = BytesBody(answer.content)
+    return response
 
 
 class INSTALLED:
