@@ -104,7 +104,7 @@ def _engine_private_names() -> set[str]:
 
 
 FEATURES = ["_client.py", "_stream.py", "_map.py", "_download.py", "_wrap.py", "_api.py",
-            "testing.py"]
+            "testing.py", "_cassette.py", "_pytest_plugin.py"]
 
 
 @pytest.mark.parametrize("where", FEATURES)
