@@ -20,10 +20,12 @@ Modes, as vcrpy's ``record_mode``:
 
 Each recorded interaction is played once, in order; a request that finds none left to play
 and may not be recorded raises :class:`~mylib.testing.NoMockAddress`, naming the cassette.
-Secrets never reach the file: ``filter_headers`` (by default Authorization, Cookie,
-Proxy-Authorization and Set-Cookie) and ``filter_query_parameters`` are removed on record,
-and requests are matched with the same parameters removed. The file is written when the
-cassette is left, only if something was recorded. PyYAML is needed (``pip install pyyaml``)
+Secrets never reach the file: Authorization, Cookie and Proxy-Authorization are always left
+out of recorded requests, with whatever ``filter_headers`` adds (a response's Set-Cookie is
+kept unless named there, so a login replays with its session), and ``filter_query_parameters``
+are removed from recorded URLs, and ignored when matching. The file is written when the
+cassette is left, only if something was recorded and the block did not raise (a failed run
+never replaces a good cassette with part of one). PyYAML is needed (``pip install pyyaml``)
 and imported only when a cassette is used.
 """
 
@@ -51,7 +53,8 @@ __all__ = ["MODES", "Cassette", "cassette"]
 T = TypeVar("T")
 
 MODES = ("once", "none", "new_episodes", "all")
-_DEFAULT_FILTERED = ("authorization", "cookie", "proxy-authorization", "set-cookie")
+#: Request headers never written, whatever ``filter_headers`` adds.
+_ALWAYS_FILTERED = frozenset({"authorization", "cookie", "proxy-authorization"})
 _MATCHERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "method": lambda r: r["method"].upper(),
     "uri": lambda r: r["uri"],
@@ -120,7 +123,7 @@ class Cassette:
         mode: str = "once",
         *,
         match_on: Sequence[str] = ("method", "uri"),
-        filter_headers: Iterable[str] = _DEFAULT_FILTERED,
+        filter_headers: Iterable[str] = (),
         filter_query_parameters: Iterable[str] = (),
     ) -> None:
         if mode not in MODES:
@@ -133,11 +136,12 @@ class Cassette:
         self.path = Path(path)
         self.mode = mode
         self.match_on = tuple(match_on)
-        self.filter_headers = frozenset(name.lower() for name in filter_headers)
+        self.filter_headers = _ALWAYS_FILTERED | {name.lower() for name in filter_headers}
         self.filter_query_parameters = frozenset(filter_query_parameters)
         self._lock = threading.Lock()
         self._interactions: list[dict[str, Any]] = []
         self._played: set[int] = set()
+        self._replayed = 0
         self._recorded = False
         self._record = False
         self._transport = _CassetteTransport(self)
@@ -154,8 +158,8 @@ class Cassette:
 
     @property
     def play_count(self) -> int:
-        """How many recorded interactions were played back."""
-        return len(self._played)
+        """How many interactions were played back from the file (not counting recording)."""
+        return self._replayed
 
     def _uri(self, url: URL) -> str:
         if self.filter_query_parameters:
@@ -184,6 +188,7 @@ class Cassette:
         for index, interaction in enumerate(self._interactions):
             if index not in self._played and self._key(interaction["request"]) == wanted:
                 self._played.add(index)
+                self._replayed += 1
                 return interaction["response"]  # type: ignore[no-any-return]
         return None
 
@@ -237,6 +242,7 @@ class Cassette:
         yaml = _yaml()
         exists = self.path.exists()
         self._interactions, self._played, self._recorded = [], set(), False
+        self._replayed = 0
         if exists and self.mode != "all":
             data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
             self._interactions = list(data.get("interactions") or [])
@@ -249,10 +255,11 @@ class Cassette:
             ) from None
         return self
 
-    def stop(self) -> None:
-        """Stop answering requests, and write the file if anything was recorded."""
+    def stop(self, *, save: bool = True) -> None:
+        """Stop answering requests, and write the file if anything was recorded (and
+        ``save``)."""
         mock.uninstall(self._transport)
-        if self._recorded:
+        if self._recorded and save:
             yaml = _yaml()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             text = yaml.safe_dump(
@@ -270,12 +277,19 @@ class Cassette:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.stop(save=exc_type is None)
 
     def __call__(self, func: T) -> T:
-        """Use as a decorator: the test runs inside the cassette."""
-        if not callable(func):
-            raise TypeError(f"cassette() decorates a function, not {func!r}")
+        """Use as a decorator: the test runs inside the cassette.
+
+        Raises:
+            TypeError: ``func`` is a class (give each test its own cassette) or not callable.
+        """
+        if isinstance(func, type) or not callable(func):
+            raise TypeError(
+                f"cassette() decorates a test function, not {func!r}: give each test "
+                "method its own cassette file"
+            )
         fn: Callable[..., Any] = func
         if inspect.iscoroutinefunction(fn):
 
@@ -308,8 +322,6 @@ class _CassetteTransport(mock.MockTransport):
     async def intercept(
         self, request: Request, *, stream: bool, fallback: AsyncTransport
     ) -> Response:
-        from .testing import NoMockAddress
-
         owner = self._owner
         with owner._lock:
             record = owner._find(request)
@@ -319,7 +331,7 @@ class _CassetteTransport(mock.MockTransport):
             response = await fallback.send(request, stream=False)
             owner._remember(request, response)
         else:
-            raise NoMockAddress(
+            raise mock.NoMockAddress(
                 f"no interaction left in cassette {str(owner.path)!r} for {request.method} "
                 f"{owner._uri(request.url)} (mode {owner.mode!r} does not record)",
                 request=request,
@@ -332,7 +344,7 @@ def cassette(
     mode: str = "once",
     *,
     match_on: Sequence[str] = ("method", "uri"),
-    filter_headers: Iterable[str] = _DEFAULT_FILTERED,
+    filter_headers: Iterable[str] = (),
     filter_query_parameters: Iterable[str] = (),
 ) -> Cassette:
     """Record the HTTP exchanges made inside it to ``path`` once, then replay them.
@@ -349,7 +361,9 @@ def cassette(
             module documentation).
         match_on: What a request must share with a recorded one: any of ``method``,
             ``uri``, ``scheme``, ``host``, ``port``, ``path``, ``query``, ``body``.
-        filter_headers: Request and response headers never written (case-insensitive).
+        filter_headers: More headers never written, request or response (case-insensitive;
+            e.g. ``["X-Api-Key", "Set-Cookie"]``). Authorization, Cookie and
+            Proxy-Authorization are always left out.
         filter_query_parameters: Query parameters removed from recorded URLs (and ignored
             when matching).
 

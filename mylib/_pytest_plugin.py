@@ -1,9 +1,10 @@
 """mylib's pytest plugin (registered through the ``pytest11`` entry point).
 
 * the fixture ``mylib_mock``: a started :class:`mylib.testing.Mocker` for the test;
-* the marker ``@pytest.mark.mylib_no_network`` and the option ``--mylib-no-network``: every
-  request a mylib client makes in the test raises :class:`mylib.testing.NoMockAddress`
-  instead of reaching the network (``mylib_mock`` registrations still answer).
+* the marker ``@pytest.mark.mylib_no_network`` and the option ``--mylib-no-network``: mylib's
+  own engine refuses to send in the test, raising :class:`mylib.testing.NoMockAddress`;
+  whatever answers without the network still does (``mylib_mock``, a ``Mocker``, a
+  cassette replaying, a client made with a ``MockTransport``).
 
 Importing this module imports nothing of mylib's engine until a test uses one of them.
 """
@@ -58,10 +59,13 @@ def _mylib_no_network(request: pytest.FixtureRequest) -> Iterator[None]:
     wanted = request.config.getoption("--mylib-no-network") or (
         request.node.get_closest_marker(_MARKER) is not None
     )
-    if not wanted or "mylib_mock" in request.fixturenames:
-        yield  # mylib_mock already answers unmatched requests with NoMockAddress
-        return
-    from .testing import Mocker
-
-    with Mocker():
+    if not wanted:
         yield
+        return
+    from ._transports.mock import INSTALLED
+
+    before, INSTALLED.block_network = INSTALLED.block_network, True
+    try:
+        yield
+    finally:
+        INSTALLED.block_network = before

@@ -17,9 +17,11 @@ redirects, retries, hooks, ``raise_for_status``) still runs, for the
 blocking :class:`~mylib.Client`, :class:`~mylib.AsyncClient`, their streams and downloads,
 and the module-level helpers alike, on whatever thread or loop they run (a stream gets the
 mocked body in one piece). As in requests_mock, the most recent matching registration wins.
-A request nothing matches raises :class:`NoMockAddress` (a :class:`mylib.ConnectError`), so
-a test never reaches a real server by accident, unless the mocker was made with
-``real_http=True``: then it goes to the network as usual.
+A request nothing matches raises :class:`NoMockAddress` (a :class:`mylib.ConnectError`, never
+retried), so a test never reaches a real server by accident, unless the mocker was made with
+``real_http=True``: then it goes to the network as usual. Mockers nest, as in requests_mock:
+the innermost answers first, and what it does not match goes to the one outside it (or to a
+client's own :class:`~mylib.MockTransport`).
 
 A :class:`Mocker` is a context manager, a function decorator (sync or ``async def``; the
 mocker comes as the last positional argument, or as the keyword ``kw`` names) and a class
@@ -45,7 +47,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._cassette import Cassette, cassette
-from ._errors import ConnectError, Error, redact_url
+from ._errors import Error, redact_url
 from ._models import Request, Response, Timeout
 from ._transports import mock
 from ._transports.aiohttp import translate
@@ -68,8 +70,8 @@ class _Any:
 ANY: Any = _Any()
 
 
-class NoMockAddress(ConnectError):
-    """A request was made that no registration of the active :class:`Mocker` matches."""
+NoMockAddress = mock.NoMockAddress
+NoMockAddress.__module__ = __name__
 
 
 class MockRequest:
@@ -82,8 +84,8 @@ class MockRequest:
         self.method: str = request.method
         #: The full URL as a string.
         self.url: str = str(request.url)
-        #: The headers sent (case-insensitive).
-        self.headers: CIMultiDict[str] = request.headers
+        #: The headers sent (case-insensitive), as they were when this request was seen.
+        self.headers: CIMultiDict[str] = CIMultiDict(request.headers)
         #: The body as bytes (None for no body, or for a streaming body).
         self.body: bytes | None = (
             bytes(request.content) if isinstance(request.content, (bytes, bytearray)) else None
@@ -139,11 +141,19 @@ class MockRequest:
         return f"<MockRequest {self.method} {redact_url(self.url)}>"
 
 
+class _Cookies(dict[str, str]):
+    """The cookies a callback sets: a dict, with requests' ``jar.set(name, value)`` too."""
+
+    def set(self, name: str, value: str, **_: Any) -> None:
+        """Set a cookie (requests' cookie-jar spelling; attributes are ignored)."""
+        self[name] = value
+
+
 class Context:
     """What a callback may set on the response it is making (as in requests_mock)."""
 
     def __init__(self, status_code: int, reason: str | None, headers: CIMultiDict[str],
-                 cookies: dict[str, str]) -> None:
+                 cookies: _Cookies) -> None:
         #: The status to answer with.
         self.status_code = status_code
         #: The reason phrase; None for the standard one.
@@ -249,7 +259,7 @@ def _build_response(spec: _ResponseSpec, request: Request, seen: MockRequest) ->
         int(spec.get("status_code", 200)),
         spec.get("reason"),
         CIMultiDict(spec.get("headers") or {}),
-        dict(spec.get("cookies") or {}),
+        _Cookies(spec.get("cookies") or {}),
     )
     body = _body(spec, seen, context)
     headers = context.headers
@@ -273,7 +283,8 @@ def _build_response(spec: _ResponseSpec, request: Request, seen: MockRequest) ->
 
 
 def _body(spec: _ResponseSpec, seen: MockRequest, context: Context) -> bytes:
-    given = [key for key in ("json", "text", "content", "body") if key in spec]
+    # A None body option counts as not given, as in requests_mock (json=None: no body).
+    given = [key for key in ("json", "text", "content", "body") if spec.get(key) is not None]
     if len(given) > 1:
         raise TypeError(f"give only one of json=, text=, content=, body= (got {', '.join(given)})")
     if not given:
@@ -298,21 +309,31 @@ def _body(spec: _ResponseSpec, seen: MockRequest, context: Context) -> bytes:
     return bytes(value)
 
 
-class _PassThrough(Exception):
-    """Raised by the Mocker's handler for an unmatched request when ``real_http`` is on."""
+class _Unmatched(Exception):
+    """Raised by the Mocker's handler for a request no registration matches."""
 
 
 class _MockerTransport(mock.MockTransport):
-    """The Mocker's transport: its answers, or the client's own transport for what it
-    lets through (``real_http=True``)."""
+    """The Mocker's transport. What no registration matches goes on to what lies below:
+    always when that is another mock (a Mocker inside the ``mylib_mock`` fixture, a client
+    made with a MockTransport), to the network only with ``real_http=True``."""
+
+    def __init__(self, owner: Mocker) -> None:
+        super().__init__(owner._answer)
+        self._owner = owner
 
     async def intercept(
         self, request: Request, *, stream: bool, fallback: AsyncTransport
     ) -> Response:
         try:
             return await self.send(request, stream=stream)
-        except _PassThrough:
-            return await fallback.send(request, stream=stream)
+        except _Unmatched:
+            if self._owner.real_http or (isinstance(fallback, mock.Below) and fallback.is_mock):
+                return await fallback.send(request, stream=stream)
+            raise NoMockAddress(
+                f"no mock address: {request.method} {redact_url(request.url)}",
+                request=request,
+            ) from None
 
 
 class Mocker:
@@ -354,7 +375,7 @@ class Mocker:
         self._lock = threading.Lock()
         #: Every request the mock saw, answered or not, oldest first.
         self.request_history: list[MockRequest] = []
-        self._transport = _MockerTransport(self._answer)
+        self._transport = _MockerTransport(self)
 
     # -- registering --------------------------------------------------------------------
 
@@ -466,12 +487,7 @@ class Mocker:
                     spec = matcher.next_spec()
                     break
             else:
-                if self.real_http:
-                    raise _PassThrough
-                raise NoMockAddress(
-                    f"no mock address: {request.method} {redact_url(request.url)}",
-                    request=request,
-                )
+                raise _Unmatched
         return _build_response(spec, request, seen)
 
     # -- starting and stopping ----------------------------------------------------------
@@ -481,7 +497,7 @@ class Mocker:
         try:
             mock.install(self._transport)
         except RuntimeError:
-            raise RuntimeError("another mylib.testing.Mocker is already active") from None
+            raise RuntimeError("this mylib.testing.Mocker is already active") from None
         return self
 
     def stop(self) -> None:
@@ -512,7 +528,9 @@ class Mocker:
         return self._decorate_function(obj)  # type: ignore[return-value]
 
     def _decorate_class(self, cls: type) -> type:
-        for name, member in list(vars(cls).items()):
+        # dir(), not vars(): test methods a base class defines are wrapped too (on this class).
+        for name in dir(cls):
+            member = getattr(cls, name, None)
             if name.startswith(TEST_PREFIX) and inspect.isfunction(member):
                 setattr(cls, name, self.copy()._decorate_function(member))
         return cls

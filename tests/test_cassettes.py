@@ -47,7 +47,14 @@ class _Api:
                                 headers={"Content-Encoding": "gzip",
                                          "Content-Type": "text/plain"})
 
+        async def login(request: web.Request) -> web.Response:
+            self.hits += 1
+            response = web.Response(text="welcome")
+            response.set_cookie("sid", "s1d-value")
+            return response
+
         app = web.Application()
+        app.router.add_get("/login", login)
         app.router.add_get("/users", users)
         app.router.add_get("/old", old)
         app.router.add_get("/logo.png", logo)
@@ -151,3 +158,39 @@ def test_bad_cassette_options_are_refused() -> None:
         cassette("x.yaml", "sometimes")
     with pytest.raises(ValueError, match="cannot match on colour"):
         cassette("x.yaml", match_on=["method", "colour"])
+
+
+def test_secrets_stay_out_whatever_filter_headers_adds_and_cookies_replay(
+    api: _Api, tmp_path: Path
+) -> None:
+    path = tmp_path / "login.yaml"
+    with cassette(path, filter_headers=["X-Api-Key"]) as tape:
+        mylib.get(api.url + "/users", headers={"Authorization": "Bearer TOPSECRET",
+                                               "X-Api-Key": "k-999"})
+        assert mylib.get(api.url + "/login").cookies == {"sid": "s1d-value"}
+    assert tape.play_count == 0  # recorded, not played
+    text = path.read_text()
+    assert "TOPSECRET" not in text and "k-999" not in text
+    api.stop()
+    with cassette(path) as tape:
+        assert mylib.get(api.url + "/users").json()["users"] == ["Ada", "Grace"]
+        assert mylib.get(api.url + "/login").cookies == {"sid": "s1d-value"}  # as recorded
+    assert tape.play_count == 2
+
+
+def test_a_failing_block_does_not_write_or_replace_the_cassette(
+    api: _Api, tmp_path: Path
+) -> None:
+    path = tmp_path / "partial.yaml"
+    with pytest.raises(AssertionError), cassette(path):
+        mylib.get(api.url + "/users")
+        raise AssertionError("the test failed")
+    assert not path.exists()
+
+
+def test_a_cassette_refuses_to_decorate_a_class() -> None:
+    with pytest.raises(TypeError, match="its own cassette"):
+
+        @cassette("x.yaml")
+        class Tests:
+            pass

@@ -117,9 +117,19 @@ def test_decorator_passes_mocker_and_network_is_restored_after() -> None:
     assert installed() is None
 
 
-def test_two_active_mockers_refused() -> None:
-    with Mocker(), pytest.raises(RuntimeError, match="already active"), Mocker():
-        pass
+def test_mockers_nest_the_inner_first_then_the_outer() -> None:
+    with Mocker() as outer:
+        outer.get(f"{API}/both", text="outer")
+        outer.get(f"{API}/outer-only", text="outer")
+        with Mocker() as inner:
+            inner.get(f"{API}/both", text="inner")
+            assert mylib.get(f"{API}/both").text == "inner"
+            assert mylib.get(f"{API}/outer-only").text == "outer"
+            with pytest.raises(NoMockAddress):
+                mylib.get(f"{API}/nobody")
+        assert mylib.get(f"{API}/both").text == "outer"
+        with pytest.raises(RuntimeError, match="already active"):
+            outer.start()
 
 
 def test_aioresponses_intercepts_sessions_on_mylibs_io_thread() -> None:

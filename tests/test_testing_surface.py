@@ -205,3 +205,89 @@ def test_a_make_sync_twin_is_answered_by_the_mocker() -> None:
     with Mocker() as m:
         m.get(f"{API}/users/3", json={"id": 3})
         assert mylib.make_sync(Api)(API).user(3) == {"id": 3}
+
+
+def test_history_keeps_each_request_as_it_was_sent() -> None:
+    tries = iter(range(10))
+
+    def stamp(request: mylib.Request) -> None:
+        request.headers["X-Try"] = str(next(tries))
+
+    with Mocker() as m:
+        m.get(f"{API}/flaky", [{"status_code": 503}, {"text": "ok"}])
+        client = mylib.Client(retries=mylib.Retry(1, backoff_factor=0),
+                              event_hooks={"request": [stamp]})
+        assert client.get(f"{API}/flaky").text == "ok"
+    assert [r.headers["X-Try"] for r in m.request_history] == ["0", "1"]
+
+
+def test_an_unmatched_request_is_not_retried() -> None:
+    with Mocker() as m:
+        client = mylib.Client(retries=mylib.Retry(3, backoff_factor=10))
+        with pytest.raises(NoMockAddress) as info:
+            client.get(f"{API}/nowhere")
+    assert info.value.attempts == 1 and m.call_count == 1
+
+
+def test_inherited_test_methods_of_a_decorated_class_get_the_mocker_too() -> None:
+    class Base(unittest.TestCase):
+        def test_inherited(self, m: Mocker) -> None:
+            m.get(f"{API}/base", text="base")
+            assert mylib.get(f"{API}/base").text == "base"
+
+    @Mocker()
+    class Derived(Base):
+        def test_own(self, m: Mocker) -> None:
+            assert not m.called
+
+    result = unittest.TestResult()
+    unittest.defaultTestLoader.loadTestsFromTestCase(Derived).run(result)
+    assert (result.testsRun, result.errors, result.failures) == (2, [], [])
+
+
+def test_callback_cookies_take_the_requests_spelling_and_json_none_is_no_body() -> None:
+    def login(request: MockRequest, context: Any) -> str:
+        context.cookies.set("sid", "abc", path="/")
+        return "in"
+
+    with Mocker() as m:
+        m.post(f"{API}/login", text=login)
+        m.get(f"{API}/empty", json=None)
+        assert mylib.post(f"{API}/login").cookies == {"sid": "abc"}
+        assert mylib.get(f"{API}/empty").content == b""
+
+
+_COEXISTING = '''
+import pytest
+import mylib
+from mylib.testing import Mocker, cassette
+
+pytestmark = pytest.mark.mylib_no_network
+
+def test_a_mocker_inside_the_marker():
+    with Mocker() as m:
+        m.get("https://api.example.test/x", text="mocked")
+        assert mylib.get("https://api.example.test/x").text == "mocked"
+
+def test_a_mock_transport_client_inside_the_marker():
+    client = mylib.Client(transport=mylib.MockTransport(lambda r: mylib.Response(200, text="t")))
+    assert client.get("https://api.example.test/y").text == "t"
+
+def test_a_mocker_inside_the_fixture(mylib_mock):
+    mylib_mock.get("https://api.example.test/outer", text="outer")
+    with Mocker() as m:
+        m.get("https://api.example.test/inner", text="inner")
+        assert mylib.get("https://api.example.test/inner").text == "inner"
+        assert mylib.get("https://api.example.test/outer").text == "outer"
+
+def test_a_cassette_cannot_record_inside_the_marker(tmp_path):
+    with pytest.raises(mylib.testing.NoMockAddress, match="network is blocked"):
+        with cassette(tmp_path / "c.yaml"):
+            mylib.get("{url}/get")
+    assert not (tmp_path / "c.yaml").exists()
+'''
+
+
+def test_the_marker_leaves_every_mock_working(server: TestServer, tmp_path: Path) -> None:
+    proc = _run_pytest(tmp_path, _COEXISTING.replace("{url}", server.url))
+    assert "4 passed" in proc.stdout, proc.stdout + proc.stderr

@@ -2,7 +2,7 @@
 
 It is the end of the chain and calls the transport itself (a step of its own around the
 transport would cost a coroutine frame per request for nothing). A transport installed for
-every client (``mylib.testing.Mocker``) wins over the client's own.
+every client (``mylib.testing.Mocker``, a cassette) answers before the client's own.
 
 Request hooks see the request just before it goes out, response hooks the response as soon
 as its headers are in (for a stream, before its body is read), for every hop: redirects and
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .._hooks import run_hooks
 from .._logging import log_request, log_response
-from .._transports.mock import INSTALLED
+from .._transports.mock import INSTALLED, send_through
 
 if TYPE_CHECKING:
     from .._models import Request, Response
@@ -33,11 +33,11 @@ async def send(request: Request, call: Call) -> Response:
     if hooks["request"]:
         await run_hooks(hooks["request"], request)
     log_request(request.method, request.url, call.attempts)
-    installed = INSTALLED.transport
-    if installed is None:
+    stack = INSTALLED.stack
+    if not stack:
         response = await call.transport.send(request, stream=call.stream)
     else:
-        response = await installed.intercept(request, stream=call.stream, fallback=call.transport)
+        response = await send_through(stack, request, call.stream, call.transport)
     if response.request is None:  # a transport's hand-made mylib.Response(...)
         response.request = request
         response.url = response.url or str(request.url)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .._errors import ConnectError, Error, RemoteProtocolError, TLSError
 from .._logging import log_retry
 from .._models import Request, Response, Retry
+from .._transports.mock import NoMockAddress
 
 if TYPE_CHECKING:
     from . import Call, Handler
@@ -30,8 +31,9 @@ def should_retry_error(exc: BaseException) -> bool:
     """Connection failures (nothing was sent, including a connect timeout, or the server
     dropped a kept-alive connection) are retried; read timeouts and errors mid-body are not,
     since the server may have acted. A failed TLS check is not retried either: a certificate
-    that did not verify will not verify a moment later."""
-    if isinstance(exc, TLSError):
+    that did not verify will not verify a moment later; nor is a request no test mock
+    answers."""
+    if isinstance(exc, (TLSError, NoMockAddress)):
         return False
     if isinstance(exc, ConnectError):
         return True

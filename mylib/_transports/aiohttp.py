@@ -56,6 +56,7 @@ from .._errors import (
 )
 from .._models import Request, Response, Timeout
 from .base import AsyncTransport
+from .mock import INSTALLED, NoMockAddress
 from .sessions import LoopSessions, track_open, untrack_open
 
 __all__ = ["UNTRANSLATED", "AiohttpBody", "AiohttpTransport", "translate", "translating"]
@@ -122,6 +123,12 @@ class AiohttpTransport(AsyncTransport):
     async def send(self, request: Request, *, stream: bool = False) -> Response:
         """One aiohttp request: the response with its body read and the connection released,
         or, when ``stream`` is true, with the body unread behind an :class:`AiohttpBody`."""
+        if INSTALLED.block_network:
+            raise NoMockAddress(
+                f"the network is blocked for mylib in this test (mylib_no_network), and no "
+                f"mock answered {request.method} {redact_url(request.url)}",
+                request=request,
+            )
         session = self._sessions.get()
         url = request.url
         headers = request.headers

@@ -9,8 +9,10 @@ Where it plugs in:
 
 * ``Client(transport=mylib.MockTransport(handler))`` for one client, as in httpx;
 * :func:`install` for every client in the process at once, from any thread (what
-  :class:`mylib.testing.Mocker` does: the code under test makes its own clients). While one
-  is installed it wins over each client's own transport.
+  :class:`mylib.testing.Mocker` and cassettes do: the code under test makes its own
+  clients). Installed mocks stack: the innermost answers first, and what it lets by goes to
+  the next one down, and at the bottom to the client's own transport
+  (:meth:`MockTransport.intercept`).
 
 A plain handler runs on the loop that sends the request (mylib's I/O loop for a blocking
 ``Client``), so it must not block; do slow work in an ``async def`` handler.
@@ -22,10 +24,21 @@ import inspect
 import threading
 from collections.abc import Awaitable, Callable
 
+from .._errors import ConnectError
 from .._models import Request, Response
 from .base import AsyncTransport, BytesBody
 
-__all__ = ["INSTALLED", "MockTransport", "answer_for", "install", "installed", "uninstall"]
+__all__ = [
+    "INSTALLED",
+    "Below",
+    "MockTransport",
+    "NoMockAddress",
+    "answer_for",
+    "install",
+    "installed",
+    "send_through",
+    "uninstall",
+]
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
 
@@ -101,33 +114,80 @@ def answer_for(answer: Response, request: Request, *, stream: bool) -> Response:
     return response
 
 
-class INSTALLED:
-    """The transport :func:`install` put in place for every client, if any."""
+class NoMockAddress(ConnectError):
+    """A request no mock answers, or one that would reach the network while the network is
+    blocked for mylib (the ``mylib_no_network`` marker). Public as
+    ``mylib.testing.NoMockAddress``."""
 
-    transport: MockTransport | None = None
+
+class INSTALLED:
+    """What stands in front of every client's own transport (read on every request)."""
+
+    #: The installed mocks, innermost last: it answers first, and hands on what it lets by.
+    stack: tuple[MockTransport, ...] = ()
+    #: While true, mylib's own engine refuses to send (raises NoMockAddress).
+    block_network: bool = False
     lock = threading.Lock()
 
 
 def install(transport: MockTransport) -> None:
-    """Have every client in the process send through ``transport`` until :func:`uninstall`.
+    """Put ``transport`` in front of every client (on top of any installed before it) until
+    :func:`uninstall`.
 
     Raises:
-        RuntimeError: another transport is installed.
+        RuntimeError: it is installed already.
     """
     with INSTALLED.lock:
-        if INSTALLED.transport is not None:
-            raise RuntimeError("another transport is already installed for every client")
-        INSTALLED.transport = transport
+        if transport in INSTALLED.stack:
+            raise RuntimeError("this mock is already installed")
+        INSTALLED.stack = (*INSTALLED.stack, transport)
 
 
 def uninstall(transport: MockTransport) -> None:
-    """Undo :func:`install` of ``transport`` (nothing if it is not the installed one)."""
+    """Undo :func:`install` of ``transport`` (nothing if it is not installed)."""
     with INSTALLED.lock:
-        if INSTALLED.transport is transport:
-            INSTALLED.transport = None
+        INSTALLED.stack = tuple(t for t in INSTALLED.stack if t is not transport)
 
 
 def installed() -> MockTransport | None:
-    """The transport installed for every client, or None (read on every request)."""
-    return INSTALLED.transport
+    """The innermost installed mock, or None."""
+    stack = INSTALLED.stack
+    return stack[-1] if stack else None
 
+
+class Below(AsyncTransport):
+    """What a mock's ``fallback`` is: the next mock down the stack, else the client's own
+    transport."""
+
+    __slots__ = ("_stack", "_transport")
+
+    def __init__(self, stack: tuple[MockTransport, ...], transport: AsyncTransport) -> None:
+        self._stack = stack
+        self._transport = transport
+
+    @property
+    def is_mock(self) -> bool:
+        """True when what lies below answers without the network (another mock, or a
+        client whose own transport is a MockTransport)."""
+        return bool(self._stack) or isinstance(self._transport, MockTransport)
+
+    async def send(self, request: Request, *, stream: bool = False) -> Response:
+        """Send through the next mock down, or the client's own transport."""
+        stack = self._stack
+        if not stack:
+            return await self._transport.send(request, stream=stream)
+        return await stack[-1].intercept(
+            request, stream=stream, fallback=Below(stack[:-1], self._transport)
+        )
+
+    def in_use(self) -> bool:
+        """As the client's own transport."""
+        return self._transport.in_use()
+
+
+async def send_through(
+    stack: tuple[MockTransport, ...], request: Request, stream: bool, transport: AsyncTransport
+) -> Response:
+    """Send ``request`` through the installed mocks, innermost first, for a client whose own
+    transport is ``transport``."""
+    return await Below(stack, transport).send(request, stream=stream)
