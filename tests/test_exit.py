@@ -244,6 +244,40 @@ def test_exit_does_not_wait_for_a_daemon_thread_stuck_in_a_slow_request(
     assert any_server.wait_for("cancelled", tag)
 
 
+@pytest.mark.parametrize("run", range(4))
+def test_a_daemon_thread_that_does_not_catch_prints_nothing_at_exit(
+    server: TestServer, tmp_path: Path, run: int
+) -> None:
+    # Two daemon threads that catch nothing: one waiting on a slow request (cancelled by the
+    # exit sequence), one sending request after request (some land after the loop closed).
+    # Neither may print "Exception in thread ..." at exit, as requests' would not.
+    slow, busy = f"slow-{run}-{tmp_path.name}", f"busy-{run}-{tmp_path.name}"
+    child = start_child(
+        server,
+        f"""
+        import threading
+        client = mylib.Client()
+        def waiting():
+            client.get(URL + "/delay/30", params={{"tag": {slow!r}}})
+        def busy():
+            while True:
+                client.get(URL + "/delay/0", params={{"tag": {busy!r}}})
+        threading.Thread(target=waiting, daemon=True).start()
+        threading.Thread(target=busy, daemon=True).start()
+        sys.stdin.readline()
+        """,
+        tmp_path,
+    )
+    try:
+        assert server.wait_for("started", slow, timeout=30)
+        assert server.wait_for("finished", busy, timeout=30)
+        stdout, stderr = child.communicate("go\n", timeout=60)
+    finally:
+        child.kill()
+    assert (child.returncode, stderr, stdout) == (0, "", "")
+    assert server.wait_for("cancelled", slow)  # the slow request was still cancelled
+
+
 def test_non_daemon_thread_requests_after_main_thread_ended_succeed(
     any_server: TestServer,
 ) -> None:

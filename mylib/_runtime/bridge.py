@@ -38,7 +38,9 @@ Invariants
    ``shutdown_asyncgens`` (which closes every session, see ``_transports``), waits for
    stragglers, gives transports still closing (TLS) a bounded grace, aborts the rest, and
    stops. Each step is time-bounded, the join is bounded, and the loop is
-   closed only by its own thread. Afterwards every call fails fast with ``closed_error``.
+   closed only by its own thread. Afterwards every call fails fast with ``closed_error``,
+   except in a daemon thread, which is parked until the interpreter ends it (as it would be
+   inside requests): raising there would print its traceback at exit.
 7. **Finalizers never block.** ``submit_from_finalizer`` drops the work while the interpreter
    is finalizing, schedules it without waiting when on the loop thread, and otherwise waits
    with a bound: a ``__del__`` that waits on a frozen daemon thread hangs the process forever.
@@ -101,6 +103,22 @@ _TRANSPORT_GRACE: Final = 0.25
 _TRANSPORT_POLL: Final = 0.005
 
 
+def _freeze_if_daemon_at_exit() -> None:
+    """Park a daemon thread whose call the exit sequence ended, or that calls once it has.
+
+    Raising ``closed_error`` there would print the thread's traceback at exit unless the
+    user catches it (``Exception in thread ...``, sometimes torn in half by the interpreter
+    stopping). A daemon thread inside requests or httpx at exit is simply frozen where it
+    is, and so is this one: it waits until the interpreter ends it. Only while the
+    interpreter exits (the main thread has finished), and only daemon threads: the main
+    thread (an atexit handler) and non-daemon threads still get ``closed_error`` at once.
+    """
+    thread = threading.current_thread()
+    main = threading.main_thread()
+    if thread.daemon and thread is not main and not main.is_alive():
+        threading.Event().wait()
+
+
 class BridgeState(enum.Enum):
     """Where the bridge is in its life; shown in ``repr``."""
 
@@ -117,11 +135,15 @@ class BridgeState(enum.Enum):
 class _Outcome:
     """A call's result or exception, carried across threads as plain data."""
 
-    __slots__ = ("error", "value")
+    __slots__ = ("at_exit", "error", "value")
 
-    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+    def __init__(
+        self, value: Any = None, error: BaseException | None = None, at_exit: bool = False
+    ) -> None:
         self.value = value
         self.error = error
+        #: The exit sequence cancelled the call.
+        self.at_exit = at_exit
 
 
 class _Call:
@@ -239,6 +261,8 @@ class Bridge:
                 self._cancel(loop, handle, future)
             raise
         if outcome.error is not None:
+            if outcome.at_exit:
+                _freeze_if_daemon_at_exit()
             try:
                 raise outcome.error
             finally:
@@ -293,7 +317,7 @@ class Bridge:
                 raise
             # Cancelled by the exit sequence: the caller (often a daemon thread) must see an
             # Exception its ``except Exception`` catches, not a BaseException.
-            return _Outcome(error=self._closed_error(self._closing_message()))
+            return _Outcome(error=self._closed_error(self._closing_message()), at_exit=True)
         except BaseException as exc:
             # KeyboardInterrupt/SystemExit escaping a task would end run_forever and with it
             # the loop thread; carry everything back to the caller as data instead.
@@ -411,40 +435,48 @@ class Bridge:
 
     def _start(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._state in (BridgeState.CLOSING, BridgeState.CLOSED) or sys.is_finalizing():
-                raise self._closed_error(self._closing_message())
-            if self._state is BridgeState.RUNNING:
-                thread = self._thread
-                if thread is not None and thread.is_alive() and self._loop is not None:
-                    return self._loop
-                self._state = BridgeState.CLOSED
-                raise self._closed_error("mylib's I/O loop thread has died; no calls can run")
-            ready = threading.Event()
-            loop = asyncio.SelectorEventLoop()
-            thread = threading.Thread(
-                target=self._thread_main, args=(loop, ready), name=self.name, daemon=True
-            )
-            try:
-                thread.start()
-            except RuntimeError as exc:
-                # Python 3.12.0/3.12.1 refuse new threads once the main thread has ended.
-                loop.close()
-                raise self._closed_error(
-                    "mylib's I/O loop cannot start now: this Python refuses new threads "
-                    "once the main thread has ended; make a first request before it ends"
-                ) from exc
-            ready.wait()
-            if not thread.is_alive():
-                raise self._closed_error("mylib's I/O loop thread failed to start")
-            self._loop, self._thread = loop, thread
-            self._thread_id = thread.ident
-            self._pid = os.getpid()
-            self._state = BridgeState.RUNNING
-            if not self._started_once:
-                self._started_once = True
-                if self._on_start is not None:
-                    self._on_start()
-            return loop
+            if self._state not in (BridgeState.CLOSING, BridgeState.CLOSED) and (
+                not sys.is_finalizing()
+            ):
+                return self._start_locked()
+        # Refused outside the lock: a daemon thread parks here for good.
+        _freeze_if_daemon_at_exit()
+        raise self._closed_error(self._closing_message())
+
+    def _start_locked(self) -> asyncio.AbstractEventLoop:
+        """Start the loop thread (the caller holds ``_lock``)."""
+        if self._state is BridgeState.RUNNING:
+            thread = self._thread
+            if thread is not None and thread.is_alive() and self._loop is not None:
+                return self._loop
+            self._state = BridgeState.CLOSED
+            raise self._closed_error("mylib's I/O loop thread has died; no calls can run")
+        ready = threading.Event()
+        loop = asyncio.SelectorEventLoop()
+        thread = threading.Thread(
+            target=self._thread_main, args=(loop, ready), name=self.name, daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError as exc:
+            # Python 3.12.0/3.12.1 refuse new threads once the main thread has ended.
+            loop.close()
+            raise self._closed_error(
+                "mylib's I/O loop cannot start now: this Python refuses new threads "
+                "once the main thread has ended; make a first request before it ends"
+            ) from exc
+        ready.wait()
+        if not thread.is_alive():
+            raise self._closed_error("mylib's I/O loop thread failed to start")
+        self._loop, self._thread = loop, thread
+        self._thread_id = thread.ident
+        self._pid = os.getpid()
+        self._state = BridgeState.RUNNING
+        if not self._started_once:
+            self._started_once = True
+            if self._on_start is not None:
+                self._on_start()
+        return loop
 
     def _closing_message(self) -> str:
         return (
