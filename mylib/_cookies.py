@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
+
+from ._errors import InvalidHeader
 
 __all__ = ["cookie_header", "parse_cookie_header"]
 
@@ -12,7 +14,12 @@ def cookie_header(cookies: Mapping[str, str]) -> str:
     """``{"a": "1", "b": "2"}`` -> ``"a=1; b=2"`` (values quoted where they must be)."""
     jar: SimpleCookie = SimpleCookie()
     for name, value in cookies.items():
-        jar[name] = value
+        try:
+            jar[name] = value
+        except CookieError as exc:
+            raise InvalidHeader(
+                f"cookies has the name {name!r}, which cannot be sent: {exc}"
+            ) from exc
     return "; ".join(morsel.OutputString() for morsel in jar.values())
 
 

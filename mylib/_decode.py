@@ -49,9 +49,12 @@ def charset_of(headers: Mapping[str, str]) -> str | None:
     charset = message.get_param("charset")
     if isinstance(charset, str):
         try:
-            return codecs.lookup(charset.strip("'\"")).name
+            info = codecs.lookup(charset.strip("'\""))
         except LookupError:
             return None
+        # A bytes-to-bytes or text-to-text codec (base64, zlib, rot13) is no charset: it
+        # is treated as an unknown one. (CodecInfo has no public flag for it.)
+        return info.name if getattr(info, "_is_text_encoding", True) else None
     return None
 
 
@@ -63,13 +66,27 @@ def _codec(encoding: str | None) -> str:
 
 
 def decode_text(content: bytes, encoding: str | None) -> str:
-    """``content`` as text in ``encoding`` (None: UTF-8), BOM dropped, bad bytes as U+FFFD."""
-    return content.decode(_codec(encoding), errors="replace")
+    """``content`` as text in ``encoding`` (None: UTF-8), BOM dropped, bad bytes as U+FFFD.
+
+    Raises:
+        DecodingError: ``encoding`` is unknown, or not a text encoding, or failed anyway.
+    """
+    try:
+        return content.decode(_codec(encoding), errors="replace")
+    except (LookupError, UnicodeError, TypeError) as exc:
+        raise DecodingError(f"the body cannot be decoded as {encoding!r}: {exc}") from exc
 
 
 def text_decoder(encoding: str | None) -> codecs.IncrementalDecoder:
-    """An incremental decoder that follows the rules of :func:`decode_text`."""
-    return codecs.getincrementaldecoder(_codec(encoding))(errors="replace")
+    """An incremental decoder that follows the rules of :func:`decode_text`.
+
+    Raises:
+        DecodingError: ``encoding`` is unknown.
+    """
+    try:
+        return codecs.getincrementaldecoder(_codec(encoding))(errors="replace")
+    except LookupError as exc:
+        raise DecodingError(f"the body cannot be decoded as {encoding!r}: {exc}") from exc
 
 
 def decode_json(
@@ -87,7 +104,7 @@ def decode_json(
     """
     try:
         return loads(content, **kwargs)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         start = content[:_QUOTE].decode("utf-8", errors="replace")
         more = "..." if len(content) > _QUOTE else ""
         raise DecodingError(

@@ -17,6 +17,7 @@ The tree::
     │   └── ReadTimeout                     (also ReadError)
     ├── DecodingError (also ValueError)     response.json()/text could not decode the body
     ├── InvalidURL (also ValueError)        not an http(s) URL with a host
+    ├── InvalidHeader (also ValueError)     a header or cookie name or value that cannot be sent
     ├── ClientClosedError (also RuntimeError)   the client, or mylib's I/O loop, is closed
     └── LoopThreadError (also RuntimeError) a blocking call on mylib's own I/O loop thread
 
@@ -43,6 +44,7 @@ __all__ = [
     "DecodingError",
     "Error",
     "HTTPStatusError",
+    "InvalidHeader",
     "InvalidURL",
     "LoopThreadError",
     "ProxyError",
@@ -142,6 +144,12 @@ class DecodingError(Error, ValueError):
 
 class InvalidURL(Error, ValueError):
     """The URL is malformed, has an unsupported scheme, or has no host."""
+
+
+class InvalidHeader(Error, ValueError):
+    """A header or cookie cannot be sent as given: a name that is not an RFC 9110 token
+    (empty, or with a space, a colon or another separator), or a value with CR, LF or NUL.
+    Refused before anything is sent."""
 
 
 class ClientClosedError(Error, RuntimeError):

@@ -34,7 +34,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._decode import charset_of, decode_json, decode_text
-from ._errors import DecodingError, HTTPStatusError, redact_url
+from ._errors import DecodingError, HTTPStatusError, InvalidHeader, redact_url
 from ._urls import to_url, validate_url
 
 if TYPE_CHECKING:
@@ -178,9 +178,24 @@ def to_headers(value: object, name: str = "headers") -> CIMultiDict[str]:
     for key, item in items:
         if not isinstance(key, str) or not isinstance(item, (str, type(None))):
             raise TypeError(f"{name} must map str -> str; {key!r}: {item!r} is not")
+        if _TOKEN.fullmatch(key) is None:
+            raise InvalidHeader(
+                f"{name} has the name {key!r}, which cannot be sent: a header name is a "
+                "token (letters, digits and !#$%&'*+-.^_`|~), with no space or colon"
+            )
         if item is not None:
+            if _UNSAFE_VALUE.search(item) is not None:
+                raise InvalidHeader(
+                    f"{name}[{key!r}] holds a CR, LF or NUL, which would end the header "
+                    "early (header injection); send it encoded instead"
+                )
             headers.add(key, item)
     return headers
+
+
+#: RFC 9110's token: what a header name may be.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
 
 
 class Request:
