@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
+from ._errors import InvalidHeader
 from ._io import run_blocking
 from ._models import Request, Response
 
@@ -163,6 +164,8 @@ class DigestAuth(Auth):
     def __init__(self, username: str, password: str) -> None:
         if not isinstance(username, str) or not isinstance(password, str):
             raise TypeError("DigestAuth needs a username and password of type str")
+        if any(c in username for c in "\r\n\x00"):
+            raise InvalidHeader("DigestAuth's username holds a CR, LF or NUL, which cannot be sent")
         self._username = username.encode()
         self._password = password.encode()
         self._challenge: dict[str, str] | None = None
@@ -203,19 +206,30 @@ class DigestAuth(Auth):
             answer = digest(ha1, nonce, nc, cnonce, b"auth", ha2)
         else:
             answer = digest(ha1, nonce, ha2)
+        # Every value quoted and escaped (RFC 7616 section 3.4): a '"' in a user name, or in
+        # what the server sent, must not end the value and start a field of its own.
         fields = [
-            f'username="{self._username.decode()}"',
-            f'realm="{realm.decode()}"',
-            f'nonce="{nonce.decode()}"',
-            f'uri="{uri.decode()}"',
-            f'response="{answer.decode()}"',
-            f"algorithm={algorithm}",
+            f"username={_quoted(self._username.decode())}",
+            f"realm={_quoted(realm.decode())}",
+            f"nonce={_quoted(nonce.decode())}",
+            f"uri={_quoted(uri.decode())}",
+            f"response={_quoted(answer.decode())}",
+            f"algorithm={algorithm if _TOKEN.fullmatch(algorithm) else 'MD5'}",
         ]
         if "opaque" in challenge:
-            fields.append(f'opaque="{challenge["opaque"]}"')
+            fields.append(f"opaque={_quoted(challenge['opaque'])}")
         if "auth" in qops:
-            fields += ["qop=auth", f"nc={nc.decode()}", f'cnonce="{cnonce.decode()}"']
+            fields += ["qop=auth", f"nc={nc.decode()}", f"cnonce={_quoted(cnonce.decode())}"]
         return "Digest " + ", ".join(fields)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _quoted(value: str) -> str:
+    """A quoted-string: backslashes and quotes escaped, line breaks and NUL dropped."""
+    value = value.replace("\r", "").replace("\n", "").replace("\x00", "")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _parse_challenge(values: Any) -> dict[str, str] | None:

@@ -98,3 +98,29 @@ def test_json_nested_too_deep_is_a_decoding_error(odd_server: AppServer) -> None
         r.json()
     with pytest.raises(RecursionError):
         json.loads(r.content)  # what the stdlib alone raises
+
+
+def test_digest_parameters_are_quoted_so_a_quote_cannot_inject_a_field() -> None:
+    import urllib.request
+
+    sent: list[str] = []
+
+    def server(request: mylib.Request) -> mylib.Response:
+        if "Authorization" not in request.headers:
+            return mylib.Response(401, headers={
+                "WWW-Authenticate": 'Digest realm="r", nonce="n1", qop="auth", opaque="o\\"p"'
+            })
+        sent.append(request.headers["Authorization"])
+        return mylib.Response(200)
+
+    client = mylib.Client(transport=mylib.MockTransport(server))
+    user = 'u", realm="evil'
+    assert client.get("http://h.test/x", auth=mylib.DigestAuth(user, "pw")).status_code == 200
+    scheme, _, params = sent[0].partition(" ")
+    fields = urllib.request.parse_http_list(params)
+    assert sum(f.strip().startswith("realm=") for f in fields) == 1
+    parsed = urllib.request.parse_keqv_list([f.strip() for f in fields])
+    assert parsed["realm"] == "r"
+    assert parsed["username"].replace('\\"', '"') == user  # one field, escaped
+    with pytest.raises(mylib.InvalidHeader, match="CR, LF or NUL"):
+        mylib.DigestAuth("u\r\nX-Injected: 1", "pw")
