@@ -26,7 +26,7 @@ from typing import Any
 
 from ._errors import InvalidHeader
 from ._io import run_blocking
-from ._models import Request, Response
+from ._models import Request, Response, has_line_break, is_token
 
 __all__ = ["Auth", "BasicAuth", "BearerAuth", "DigestAuth", "FunctionAuth", "to_auth"]
 
@@ -164,7 +164,7 @@ class DigestAuth(Auth):
     def __init__(self, username: str, password: str) -> None:
         if not isinstance(username, str) or not isinstance(password, str):
             raise TypeError("DigestAuth needs a username and password of type str")
-        if any(c in username for c in "\r\n\x00"):
+        if has_line_break(username):
             raise InvalidHeader("DigestAuth's username holds a CR, LF or NUL, which cannot be sent")
         self._username = username.encode()
         self._password = password.encode()
@@ -214,16 +214,13 @@ class DigestAuth(Auth):
             f"nonce={_quoted(nonce.decode())}",
             f"uri={_quoted(uri.decode())}",
             f"response={_quoted(answer.decode())}",
-            f"algorithm={algorithm if _TOKEN.fullmatch(algorithm) else 'MD5'}",
+            f"algorithm={algorithm if is_token(algorithm) else 'MD5'}",
         ]
         if "opaque" in challenge:
             fields.append(f"opaque={_quoted(challenge['opaque'])}")
         if "auth" in qops:
             fields += ["qop=auth", f"nc={nc.decode()}", f"cnonce={_quoted(cnonce.decode())}"]
         return "Digest " + ", ".join(fields)
-
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def _quoted(value: str) -> str:

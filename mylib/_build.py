@@ -14,10 +14,10 @@ from typing import Any, Final
 from yarl import URL
 
 from ._auth import Auth, BasicAuth, to_auth
-from ._config import ClientConfig, check_bool, check_cookies, check_params, to_headers
+from ._config import ClientConfig, check_cookies, check_params, to_headers
 from ._content import encode_body
 from ._cookies import cookie_header
-from ._models import Request, Timeout, merge_mappings
+from ._models import Request, Timeout, check_bool, check_method, merge_mappings
 from ._types import AuthTypes, CookieTypes, HeaderTypes, QueryParamTypes, TimeoutTypes, URLTypes
 from ._urls import add_params, join_url, to_url, validate_url
 
@@ -57,8 +57,7 @@ def build_request(
         ValueError: an option has an impossible value.
         InvalidURL: the URL is not http(s) with a host.
     """
-    if not isinstance(method, str) or not method:
-        raise TypeError(f"method must be a non-empty str, not {method!r}")
+    method = check_method(method)
     target = validate_url(join_url(config.base_url, to_url(url)))
     auth_scheme: Auth | None = config.auth
     if target.user is not None:
@@ -93,7 +92,7 @@ def build_request(
     if cookies or config.cookies:
         merged["Cookie"] = cookie_header(merge_mappings(config.cookies, cookies))
     return Request(
-        method.upper(),
+        method,
         target,
         headers=merged,
         content=body,

@@ -21,7 +21,7 @@ from yarl import URL
 from ._auth import Auth, to_auth
 from ._errors import InvalidURL
 from ._hooks import check_event_hooks
-from ._models import Retry, Timeout, to_headers
+from ._models import Retry, Timeout, check_bool, to_headers
 from ._urls import to_url, validate_url
 
 __all__ = [
@@ -59,13 +59,6 @@ class ClientConfig:
     event_hooks: Mapping[str, tuple[Callable[[Any], Any], ...]]
     json_dumps: Callable[[Any], bytes | str] | None
     json_loads: Callable[..., Any] | None
-
-
-def check_bool(name: str, value: object) -> bool:
-    """``value``, checked to be True or False (the message names the option)."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, not {value!r}")
-    return value
 
 
 def check_cookies(value: object) -> Mapping[str, Any] | None:

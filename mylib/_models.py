@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy as _copy
 import datetime
+import functools
 import http
 import json as jsonlib
 import math
@@ -47,6 +48,10 @@ __all__ = [
     "ResponseBody",
     "Retry",
     "Timeout",
+    "check_bool",
+    "check_method",
+    "has_line_break",
+    "is_token",
     "to_headers",
 ]
 
@@ -178,13 +183,13 @@ def to_headers(value: object, name: str = "headers") -> CIMultiDict[str]:
     for key, item in items:
         if not isinstance(key, str) or not isinstance(item, (str, type(None))):
             raise TypeError(f"{name} must map str -> str; {key!r}: {item!r} is not")
-        if _TOKEN.fullmatch(key) is None:
+        if not is_token(key):
             raise InvalidHeader(
                 f"{name} has the name {key!r}, which cannot be sent: a header name is a "
                 "token (letters, digits and !#$%&'*+-.^_`|~), with no space or colon"
             )
         if item is not None:
-            if _UNSAFE_VALUE.search(item) is not None:
+            if has_line_break(item):
                 raise InvalidHeader(
                     f"{name}[{key!r}] holds a CR, LF or NUL, which would end the header "
                     "early (header injection); send it encoded instead"
@@ -193,9 +198,33 @@ def to_headers(value: object, name: str = "headers") -> CIMultiDict[str]:
     return headers
 
 
-#: RFC 9110's token: what a header name may be.
+#: RFC 9110's token: what a header name (and a Digest algorithm) may be.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
+
+
+def is_token(value: str) -> bool:
+    """True if ``value`` is an RFC 9110 token (a valid header name)."""
+    return _TOKEN.fullmatch(value) is not None
+
+
+def has_line_break(value: str) -> bool:
+    """True if ``value`` holds a CR, LF or NUL, which would end a header early."""
+    return _LINE_BREAK.search(value) is not None
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value``, checked to be True or False (the message names the option)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def check_method(value: object) -> str:
+    """``value``, checked to be a non-empty str, upper case."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"method must be a non-empty str, not {value!r}")
+    return value.upper()
 
 
 class Request:
@@ -269,18 +298,6 @@ class Request:
         return f"<Request {self.method} {redact_url(self.url)}>"
 
 
-def _check_method(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"method must be a non-empty str, not {value!r}")
-    return value.upper()
-
-
-def _check_follow(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"follow_redirects must be True or False, not {value!r}")
-    return value
-
-
 def _check_auth(value: object) -> Any:
     from ._auth import to_auth  # the auth schemes build on this module
 
@@ -289,12 +306,12 @@ def _check_auth(value: object) -> Any:
 
 #: How :meth:`Request.replace` checks and converts each field.
 _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
-    "method": _check_method,
+    "method": check_method,
     "url": lambda value: validate_url(to_url(value)),
     "headers": lambda value: CIMultiDict(to_headers(value)),
     "content": lambda value: value,
     "timeout": Timeout.coerce,
-    "follow_redirects": _check_follow,
+    "follow_redirects": functools.partial(check_bool, "follow_redirects"),
     "auth": _check_auth,
 }
 
