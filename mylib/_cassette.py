@@ -31,8 +31,6 @@ and imported only when a cassette is used.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
 import threading
 import zlib
@@ -44,6 +42,7 @@ from typing import Any, TypeVar
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ._decorate import run_inside
 from ._models import Request, Response
 from ._transports import mock
 from ._transports.base import AsyncTransport
@@ -290,22 +289,7 @@ class Cassette:
                 f"cassette() decorates a test function, not {func!r}: give each test "
                 "method its own cassette file"
             )
-        fn: Callable[..., Any] = func
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with self:
-                    return await fn(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+        return run_inside(func, lambda: self)  # type: ignore[return-value]
 
 
 class _CassetteTransport(mock.MockTransport):

@@ -32,7 +32,6 @@ decorator (each ``test*`` method is wrapped and the class stays a class, so a
 from __future__ import annotations
 
 import datetime
-import functools
 import http
 import inspect
 import json as jsonlib
@@ -47,6 +46,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._cassette import Cassette, cassette
+from ._decorate import run_inside
 from ._errors import Error, redact_url
 from ._models import Request, Response, Timeout
 from ._transports import mock
@@ -538,23 +538,11 @@ class Mocker:
     def _decorate_function(self, func: Callable[..., Any]) -> Callable[..., Any]:
         kw = self._kw
 
-        def call(mocker: Mocker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        def bind(
+            mocker: Mocker, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> tuple[tuple[Any, ...], dict[str, Any]]:
             if kw is not None:
-                return func(*args, **{**kwargs, kw: mocker})
-            return func(*args, mocker, **kwargs)
+                return args, {**kwargs, kw: mocker}
+            return (*args, mocker), kwargs
 
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with self.copy() as mocker:
-                    return await call(mocker, args, kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self.copy() as mocker:
-                return call(mocker, args, kwargs)
-
-        return wrapper
+        return run_inside(func, self.copy, bind)

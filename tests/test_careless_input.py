@@ -117,6 +117,7 @@ def test_digest_parameters_are_quoted_so_a_quote_cannot_inject_a_field() -> None
     user = 'u", realm="evil'
     assert client.get("http://h.test/x", auth=mylib.DigestAuth(user, "pw")).status_code == 200
     scheme, _, params = sent[0].partition(" ")
+    assert scheme == "Digest"
     fields = urllib.request.parse_http_list(params)
     assert sum(f.strip().startswith("realm=") for f in fields) == 1
     parsed = urllib.request.parse_keqv_list([f.strip() for f in fields])

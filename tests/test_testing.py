@@ -112,9 +112,9 @@ def test_decorator_passes_mocker_and_network_is_restored_after() -> None:
         return mylib.get(f"{API}/x").text
 
     assert body() == "decorated"
-    from mylib._transports.mock import installed
+    from mylib._transports.mock import INSTALLED
 
-    assert installed() is None
+    assert INSTALLED.stack == ()
 
 
 def test_mockers_nest_the_inner_first_then_the_outer() -> None:

@@ -35,7 +35,6 @@ __all__ = [
     "NoMockAddress",
     "answer_for",
     "install",
-    "installed",
     "send_through",
     "uninstall",
 ]
@@ -149,12 +148,6 @@ def uninstall(transport: MockTransport) -> None:
         INSTALLED.stack = tuple(t for t in INSTALLED.stack if t is not transport)
 
 
-def installed() -> MockTransport | None:
-    """The innermost installed mock, or None."""
-    stack = INSTALLED.stack
-    return stack[-1] if stack else None
-
-
 class Below(AsyncTransport):
     """What a mock's ``fallback`` is: the next mock down the stack, else the client's own
     transport."""
@@ -179,10 +172,6 @@ class Below(AsyncTransport):
         return await stack[-1].intercept(
             request, stream=stream, fallback=Below(stack[:-1], self._transport)
         )
-
-    def in_use(self) -> bool:
-        """As the client's own transport."""
-        return self._transport.in_use()
 
 
 async def send_through(
