@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from ._build import build_request
 from ._config import make_config, proxy_for
 from ._errors import ClientClosedError, TimeoutError, redact_url
-from ._models import DEFAULT_TIMEOUT, Request, Response
+from ._models import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, Request, Response
 from ._pipeline import Call, chain
 from ._transports.aiohttp import AiohttpTransport
 from ._transports.base import AsyncTransport
@@ -124,6 +124,11 @@ class AsyncClient:
             wrap another). ``verify``, ``cert`` and ``proxy`` configure the default engine
             only; everything else (auth, redirects, retries, hooks, cookies) still applies.
             A transport you give stays yours: closing the client does not close it.
+        max_body_size: The most bytes of body (counted after decompression) a response
+            may have before :class:`ResponseTooLarge`, raised as soon as it is passed with
+            the connection closed; ``None`` for no limit. By default a response read whole
+            may have 256 MiB and a stream or download has no limit; a limit given here
+            binds streams and downloads too.
 
     Raises:
         TypeError: an option has the wrong type (the message names it).
@@ -151,6 +156,7 @@ class AsyncClient:
         json_loads: Callable[..., Any] | None = None,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         transport: AsyncTransport | None = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         # The signature is the one list of the options (the mirror test keeps Client's the
         # same); make_config takes them all by name and validates each. This is the first
@@ -285,6 +291,8 @@ class AsyncClient:
                 or a callable for this request; None to send none.
             timeout: Seconds or a :class:`Timeout` for this request; None for no limit.
             follow_redirects: Whether to follow redirects for this request.
+            max_body_size: The most bytes of body for this request's response (see the
+                client option), or None for no limit.
 
         Raises:
             InvalidURL: the URL is not http(s) with a host (also a ValueError).
@@ -292,6 +300,7 @@ class AsyncClient:
             TimeoutError: the request took too long; it was cancelled.
             TransportError: the connection failed or broke (ConnectError, ReadError, ...).
             TooManyRedirects: more than ``max_redirects`` redirects.
+            ResponseTooLarge: the body passed ``max_body_size`` (256 MiB by default).
             ClientClosedError: the client was closed.
         """
         return await self.send(self.build_request(method, url, **options))

@@ -17,7 +17,7 @@ from ._auth import Auth, BasicAuth, to_auth
 from ._config import ClientConfig, check_cookies, check_params, to_headers
 from ._content import encode_body
 from ._cookies import cookie_header
-from ._models import Request, Timeout, check_bool, check_method, merge_mappings
+from ._models import Request, Timeout, check_body_limit, check_bool, check_method, merge_mappings
 from ._types import AuthTypes, CookieTypes, HeaderTypes, QueryParamTypes, TimeoutTypes, URLTypes
 from ._urls import add_params, join_url, to_url, validate_url
 
@@ -49,6 +49,7 @@ def build_request(
     auth: AuthTypes | _Unset = UNSET,
     timeout: TimeoutTypes | _Unset = UNSET,
     follow_redirects: bool | _Unset = UNSET,
+    max_body_size: int | _Unset | None = UNSET,
 ) -> Request:
     """The :class:`Request` for ``method url`` with a client's ``config`` and these options.
 
@@ -101,6 +102,9 @@ def build_request(
             config.follow_redirects if follow_redirects is UNSET else follow_redirects
         ),
         auth=auth_scheme,
+        max_body_size=(
+            config.max_body_size if max_body_size is UNSET else check_body_limit(max_body_size)
+        ),
     )
 
 

@@ -16,7 +16,7 @@ from ._async_client import AsyncClient, ensure_open, mark_closed, needs_loop_to_
 from ._errors import ClientClosedError
 from ._io import BRIDGE
 from ._map import MapResult, check_concurrency, check_items, collect_sync, map_sync_iter
-from ._models import DEFAULT_TIMEOUT, Request, Response
+from ._models import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, Request, Response
 from ._runtime import BridgeState
 from ._stream import StreamContext, StreamResponse, open_stream
 from ._transports.base import AsyncTransport
@@ -78,6 +78,7 @@ class Client:
         json_loads: Callable[..., Any] | None = None,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         transport: AsyncTransport | None = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         # The signature is the one list of the options (the mirror test keeps it equal to
         # AsyncClient's), passed on by name. This is the first statement, so nothing but the
@@ -120,7 +121,7 @@ class Client:
         """Send an HTTP request and return its :class:`Response`, body read.
 
         The options (params, headers, cookies, json, data, content, files, auth, timeout,
-        follow_redirects) are documented on :meth:`AsyncClient.request`.
+        follow_redirects, max_body_size) are documented on :meth:`AsyncClient.request`.
 
         Example: ``client.request("GET", "/items", params={"page": 2})``
 
@@ -129,6 +130,7 @@ class Client:
             TypeError: an option has the wrong type, or two kinds of body were given.
             TimeoutError: the request took too long; it was cancelled.
             TransportError: the connection failed or broke (ConnectError, ReadError, ...).
+            ResponseTooLarge: the body passed ``max_body_size`` (256 MiB by default).
             ClientClosedError: the client was closed, or the interpreter is exiting.
             LoopThreadError: called from a coroutine running on mylib's I/O loop.
             KeyboardInterrupt: Ctrl-C; the request was cancelled and the client stays usable.

@@ -21,7 +21,7 @@ from yarl import URL
 from ._auth import Auth, to_auth
 from ._errors import InvalidURL
 from ._hooks import check_event_hooks
-from ._models import Retry, Timeout, check_bool, to_headers
+from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
 from ._urls import to_url, validate_url
 
 __all__ = [
@@ -59,6 +59,9 @@ class ClientConfig:
     event_hooks: Mapping[str, tuple[Callable[[Any], Any], ...]]
     json_dumps: Callable[[Any], bytes | str] | None
     json_loads: Callable[..., Any] | None
+    #: The most bytes of body a response may have (``DEFAULT_MAX_BODY_SIZE`` binds only
+    #: responses read whole), or None.
+    max_body_size: int | None
 
 
 def check_cookies(value: object) -> Mapping[str, Any] | None:
@@ -147,6 +150,7 @@ def make_config(
     json_dumps: object = None,
     json_loads: object = None,
     event_hooks: object = None,
+    max_body_size: object = DEFAULT_MAX_BODY_SIZE,
 ) -> ClientConfig:
     """Validate and normalize the options of ``Client``/``AsyncClient``."""
     base = None
@@ -188,6 +192,7 @@ def make_config(
         event_hooks=check_event_hooks(event_hooks),
         json_dumps=json_dumps,  # type: ignore[arg-type]
         json_loads=json_loads,  # type: ignore[arg-type]
+        max_body_size=check_body_limit(max_body_size),
     )
 
 

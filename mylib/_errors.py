@@ -15,6 +15,7 @@ The tree::
     ├── TimeoutError (also builtins.TimeoutError)
     │   ├── ConnectTimeout                  (also ConnectError)
     │   └── ReadTimeout                     (also ReadError)
+    ├── ResponseTooLarge                    the body passed max_body_size; has .limit
     ├── DecodingError (also ValueError)     response.json()/text could not decode the body
     ├── InvalidURL (also ValueError)        not an http(s) URL with a host
     ├── InvalidHeader (also ValueError)     a header or cookie name or value that cannot be sent
@@ -51,6 +52,7 @@ __all__ = [
     "ReadError",
     "ReadTimeout",
     "RemoteProtocolError",
+    "ResponseTooLarge",
     "TLSError",
     "TimeoutError",
     "TooManyRedirects",
@@ -136,6 +138,42 @@ class ConnectTimeout(TimeoutError, ConnectError):
 
 class ReadTimeout(TimeoutError, ReadError):
     """The server was silent for longer than ``Timeout.read``."""
+
+
+class ResponseTooLarge(Error):
+    """The response's body (counted after decompression) passed ``max_body_size``.
+
+    Raised as soon as the limit is passed, never after buffering the whole body; the
+    connection is closed. ``limit`` is the limit in bytes. A response read whole is limited
+    to 256 MiB by default: read a larger one with ``stream()`` or ``download()``, or give a
+    larger ``max_body_size`` (``None`` for no limit).
+    """
+
+    def __init__(self, message: str, *, limit: int, request: Request | None = None) -> None:
+        super().__init__(message, request=request)
+        #: The limit that was passed, in bytes.
+        self.limit = limit
+
+
+def body_too_large(
+    limit: int, request: Request | None, *, announced: int | None = None
+) -> ResponseTooLarge:
+    """The error for a body that passed ``limit`` (or announced ``announced`` bytes)."""
+    allowed = f"max_body_size={limit}" + (
+        f" ({limit >> 20} MiB)" if limit and limit % (1 << 20) == 0 else ""
+    )
+    what = (
+        f"is {announced} bytes (Content-Length), more than {allowed} allows"
+        if announced is not None
+        else f"passed {allowed}"
+    )
+    of = "" if request is None else f" of {request.method} {redact_url(request.url)}"
+    return ResponseTooLarge(
+        f"the response body{of} {what}; read it with stream() or download(), or give "
+        "a larger max_body_size (None for no limit)",
+        limit=limit,
+        request=request,
+    )
 
 
 class DecodingError(Error, ValueError):

@@ -35,23 +35,28 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._decode import charset_of, decode_json, decode_text
-from ._errors import DecodingError, HTTPStatusError, InvalidHeader, redact_url
+from ._errors import DecodingError, HTTPStatusError, InvalidHeader, body_too_large, redact_url
 from ._urls import to_url, validate_url
 
 if TYPE_CHECKING:
     from ._auth import Auth
 
 __all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
     "Request",
     "Response",
     "ResponseBase",
     "ResponseBody",
     "Retry",
     "Timeout",
+    "announced_size",
+    "check_body_limit",
     "check_bool",
     "check_method",
     "has_line_break",
     "is_token",
+    "read_body",
+    "stream_limit",
     "to_headers",
 ]
 
@@ -116,6 +121,46 @@ _NO_TIMEOUT = Timeout()
 #: The default: connecting may take 10 s and the server may be silent for 60 s at a stretch,
 #: but a response that keeps arriving is never cut off (a large download is fine).
 DEFAULT_TIMEOUT = Timeout(connect=10.0, read=60.0)
+
+
+class _DefaultBodyLimit(int):
+    """The default ``max_body_size``: an int like any limit, but binding only on a body
+    read whole. A stream or a download is limited only by a ``max_body_size`` given."""
+
+    __slots__ = ()
+
+
+#: A response read whole may have at most this many bytes of body (after decompression)
+#: unless ``max_body_size`` says otherwise: enough for any API answer, far below what a
+#: decompression bomb or an endless body would take.
+DEFAULT_MAX_BODY_SIZE: int = _DefaultBodyLimit(256 * 1024 * 1024)
+
+
+def check_body_limit(value: object) -> int | None:
+    """``max_body_size`` checked: a number of bytes (0 or more) or None (no limit)."""
+    if value is None or type(value) is _DefaultBodyLimit:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"max_body_size must be a number of bytes or None, not {type(value).__name__}"
+        )
+    if value < 0:
+        raise ValueError(f"max_body_size must be 0 or more bytes, not {value}")
+    return int(value)
+
+
+def announced_size(headers: Mapping[str, str], status: int, method: str) -> int | None:
+    """The body size the headers announce (after decompression: so only for a body without
+    Content-Encoding), or None. A HEAD or a 304 announces a body that is not sent."""
+    length = headers.get("Content-Length")
+    if length is None or "Content-Encoding" in headers or method == "HEAD" or status == 304:
+        return None
+    return int(length) if length.isdigit() else None
+
+
+def stream_limit(limit: int | None) -> int | None:
+    """The limit a stream or download honours: the one given, never the default."""
+    return None if type(limit) is _DefaultBodyLimit else limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +281,16 @@ class Request:
     is lost on the way.
     """
 
-    __slots__ = ("auth", "content", "follow_redirects", "headers", "method", "timeout", "url")
+    __slots__ = (
+        "auth",
+        "content",
+        "follow_redirects",
+        "headers",
+        "max_body_size",
+        "method",
+        "timeout",
+        "url",
+    )
 
     def __init__(
         self,
@@ -248,6 +302,7 @@ class Request:
         timeout: Timeout = DEFAULT_TIMEOUT,
         follow_redirects: bool = True,
         auth: Auth | None = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         if not isinstance(url, URL):
             url = validate_url(to_url(url))
@@ -267,6 +322,10 @@ class Request:
         self.follow_redirects = follow_redirects
         #: The auth scheme applied when sent (adds headers then); None for none.
         self.auth = auth
+        #: The most bytes of response body (counted after decompression) accepted before
+        #: :class:`ResponseTooLarge`; None for no limit. The default, 256 MiB, binds only a
+        #: response read whole: streams and downloads honour a limit that was given.
+        self.max_body_size = max_body_size
 
     def replace(self, **changes: Any) -> Request:
         """A copy with the given fields changed, e.g. ``request.replace(method="GET")``.
@@ -313,6 +372,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "timeout": Timeout.coerce,
     "follow_redirects": functools.partial(check_bool, "follow_redirects"),
     "auth": _check_auth,
+    "max_body_size": check_body_limit,
 }
 
 
@@ -654,12 +714,16 @@ class Response(ResponseBase):
 
         For a response whose body was read already (every response a client returns), this
         is just ``content``. On an error the connection is dropped.
+
+        Raises:
+            ResponseTooLarge: the body passed the request's ``max_body_size``.
         """
         body, self._body = self._body, None
         if body is None:
             return self.content
         try:
-            self.content = await body.read()
+            limit = None if self.request is None else self.request.max_body_size
+            self.content = await read_body(body, limit, self.request)
         except BaseException:
             body.abort()
             raise
@@ -678,6 +742,21 @@ class Response(ResponseBase):
         owns it and must release or abort it."""
         body, self._body = self._body, None
         return body
+
+
+async def read_body(body: ResponseBody, limit: int | None, request: Request | None) -> bytes:
+    """The rest of ``body``; :class:`ResponseTooLarge` as soon as it passes ``limit`` bytes
+    (the caller aborts the body then)."""
+    if limit is None:
+        return await body.read()
+    pieces = []
+    size = 0
+    while piece := await body.read_some():
+        size += len(piece)
+        if size > limit:
+            raise body_too_large(limit, request)
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 def merge_mappings(

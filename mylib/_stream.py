@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._async_client import AsyncClient, open_response
 from ._decode import LineSplitter, Rechunker, decode_json, decode_text, text_decoder
-from ._errors import ClientClosedError, redact_url
-from ._models import Request, Response, ResponseBase
+from ._errors import ClientClosedError, body_too_large, redact_url
+from ._models import Request, Response, ResponseBase, announced_size, stream_limit
 from ._transports.base import BytesBody
 
 if TYPE_CHECKING:
@@ -129,6 +129,8 @@ class AsyncStreamResponse(_StreamFace):
 
     Raises (from its reading methods):
         ReadError, ReadTimeout, RemoteProtocolError: the connection broke or went silent.
+        ResponseTooLarge: the body passed the ``max_body_size`` given (streams have no
+            limit unless one is given); the stream is closed.
         ClientClosedError: the stream (or its client) was closed.
     """
 
@@ -168,9 +170,20 @@ class AsyncStreamResponse(_StreamFace):
         self._started = True
 
     async def _pieces(self) -> AsyncGenerator[bytes, None]:
-        """The body in the pieces the socket delivered (up to 256 KiB each)."""
+        """The body in the pieces the socket delivered (up to 256 KiB each), within the
+        ``max_body_size`` given for the request, if one was."""
+        limit = stream_limit(self.request.max_body_size)
+        size = 0
         try:
+            if limit is not None:
+                announced = announced_size(self.headers, self.status_code, self.request.method)
+                if announced is not None and announced > limit:
+                    raise body_too_large(limit, self.request, announced=announced)
             while data := await self._next_piece():
+                if limit is not None:
+                    size += len(data)
+                    if size > limit:
+                        raise body_too_large(limit, self.request)
                 yield data
             self._finish()
         finally:
@@ -354,6 +367,8 @@ class StreamResponse(_StreamFace):
 
     Raises (from its reading methods):
         ReadError, ReadTimeout, RemoteProtocolError: the connection broke or went silent.
+        ResponseTooLarge: the body passed the ``max_body_size`` given (streams have no
+            limit unless one is given); the stream is closed.
         ClientClosedError: the stream (or its client) was closed.
         KeyboardInterrupt: Ctrl-C; the stream is closed on the loop.
     """

@@ -63,3 +63,4 @@ class RequestOptions(TypedDict, total=False):
     auth: AuthTypes
     timeout: TimeoutTypes
     follow_redirects: bool
+    max_body_size: int | None

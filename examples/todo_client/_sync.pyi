@@ -56,6 +56,7 @@ class SyncTodoClient:
         json_loads: Callable[..., Any] | None = ...,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = ...,
         transport: AsyncTransport | None = ...,
+        max_body_size: int | None = ...,
     ) -> None: ...
     def aclose(self) -> None: ...
     def as_completed(

@@ -9,12 +9,15 @@ as its headers are in (for a stream, before its body is read), for every hop: re
 retries included. A response hook that raises closes an unread body before the error goes
 on. The response gets the client's ``json_loads`` here, so ``json()`` decodes as configured
 whatever transport made it, and the request it answers when the transport left that out.
+A body read whole that is larger than the request's ``max_body_size`` is refused here too,
+whatever transport read it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._errors import body_too_large
 from .._hooks import run_hooks
 from .._logging import log_request, log_response
 from .._transports.mock import INSTALLED, send_through
@@ -41,6 +44,12 @@ async def send(request: Request, call: Call) -> Response:
     if response.request is None:  # a transport's hand-made mylib.Response(...)
         response.request = request
         response.url = response.url or str(request.url)
+    limit = request.max_body_size
+    if limit is not None and len(response.content) > limit:
+        # mylib's engine stops reading at the limit; a transport that read more anyway
+        # (a mock, a user's transport) gets the same answer.
+        response.close()
+        raise body_too_large(limit, request)
     if config.json_loads is not None:
         response._json_loads = config.json_loads
     log_response(

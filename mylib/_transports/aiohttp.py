@@ -52,9 +52,10 @@ from .._errors import (
     TimeoutError,
     TLSError,
     TransportError,
+    body_too_large,
     redact_url,
 )
-from .._models import Request, Response, Timeout
+from .._models import Request, Response, Timeout, announced_size
 from .base import AsyncTransport
 from .mock import INSTALLED, NoMockAddress
 from .sessions import LoopSessions, track_open, untrack_open
@@ -100,6 +101,31 @@ def _form_data(body: Multipart) -> aiohttp.FormData:
                 part.name, part.value, filename=part.filename, content_type=part.content_type
             )
     return form
+
+
+async def _read_whole(raw: aiohttp.ClientResponse, request: Request) -> bytes:
+    """The whole body, within ``request.max_body_size``: refused at once when its
+    Content-Length says it is too large, else counted as it is decompressed, so a bomb or an
+    endless body costs at most the limit (aiohttp decompresses in bounded steps, paused while
+    the reader's buffer is full)."""
+    limit = request.max_body_size
+    if limit is None:
+        return await raw.read()
+    length = announced_size(raw.headers, raw.status, request.method)
+    if length is not None:
+        if length > limit:
+            raw.close()
+            raise body_too_large(limit, request, announced=length)
+        return await raw.read()  # aiohttp reads exactly Content-Length bytes
+    pieces = []
+    size = 0
+    while piece := await raw.content.readany():
+        size += len(piece)
+        if size > limit:
+            raw.close()
+            raise body_too_large(limit, request)
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 class AiohttpTransport(AsyncTransport):
@@ -159,7 +185,7 @@ class AiohttpTransport(AsyncTransport):
                 content = b""
             else:
                 async with sending as raw:
-                    content = await raw.read()
+                    content = await _read_whole(raw, request)
         response = Response(
             raw.status,
             reason=raw.reason or "",

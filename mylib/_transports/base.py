@@ -4,7 +4,9 @@ A transport sends one request, exactly as given (no redirects, retries, auth, co
 client or hooks: those are the pipeline's, ``mylib/_pipeline/``), and returns a
 :class:`~mylib.Response`:
 
-* with ``stream=False``, its body read into ``content`` and the connection released;
+* with ``stream=False``, its body read into ``content`` and the connection released, reading
+  no more than ``request.max_body_size`` bytes (:class:`~mylib.ResponseTooLarge` past it:
+  the hop checks it again for transports that do not);
 * with ``stream=True``, as soon as the headers are in, the body still on the wire behind a
   :class:`~mylib._models.ResponseBody` (read / read_some / release / abort). Whoever takes the
   response owns that body (see ``mylib/_models.py``).

@@ -1,0 +1,251 @@
+"""Hostile servers (issue 11): bombs and endless bodies stay within ``max_body_size``.
+
+Each server here is a raw socket server on 127.0.0.1 (``tests/_raw.py``) that writes exactly
+the bytes a misbehaving server would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import mylib
+from tests._raw import Conn, RawServer
+from tests._subproc import run_python
+from tests.client._support import ClientFactory, make_client
+
+__all__ = ["make_client"]
+
+MiB = 1 << 20
+_ZEROS = bytes(MiB)
+
+
+# -- endless bodies, compressed or not ---------------------------------------------------------
+
+
+def _endless(encoding: str) -> Callable[[], Iterator[bytes]]:
+    """Pieces of a body that never ends: ``encoding`` of an endless run of zeros."""
+
+    def gzip_or_deflate() -> Iterator[bytes]:
+        wbits = 31 if encoding == "gzip" else 15
+        compressor = zlib.compressobj(1, zlib.DEFLATED, wbits)
+        yield compressor.compress(_ZEROS) + compressor.flush(zlib.Z_FULL_FLUSH)
+        # After a full flush the compressor starts afresh: the next megabyte's bytes are the
+        # same every time, so the server sends 1 KiB per MiB at no cost.
+        block = compressor.compress(_ZEROS) + compressor.flush(zlib.Z_FULL_FLUSH)
+        yield from itertools.repeat(block)
+
+    def brotli() -> Iterator[bytes]:
+        import brotli as br
+
+        compressor = br.Compressor(quality=1)
+        while True:
+            yield compressor.process(_ZEROS) + compressor.flush()
+
+    def zstd() -> Iterator[bytes]:
+        from backports import zstd as zs
+
+        compressor = zs.ZstdCompressor(level=1)
+        while True:
+            yield compressor.compress(_ZEROS, zs.ZstdCompressor.FLUSH_BLOCK)
+
+    def identity() -> Iterator[bytes]:
+        return itertools.repeat(_ZEROS)
+
+    return {"gzip": gzip_or_deflate, "deflate": gzip_or_deflate, "br": brotli,
+            "zstd": zstd, "identity": identity}[encoding]
+
+
+def _endless_server(encoding: str) -> RawServer:
+    pieces = _endless(encoding)
+
+    async def handler(conn: Conn) -> None:
+        while await conn.read_request() is not None:
+            coding = "" if encoding == "identity" else f"Content-Encoding: {encoding}\r\n"
+            await conn.send(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + coding.encode() + b"\r\n"
+            )
+            for piece in pieces():
+                await conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+
+    return RawServer(handler)
+
+
+ENCODINGS = ["gzip", "deflate", "br", "zstd", "identity"]
+
+
+@pytest.fixture(scope="module", params=ENCODINGS)
+def endless(request: pytest.FixtureRequest) -> Iterator[RawServer]:
+    with _endless_server(request.param) as server:
+        yield server
+
+
+def test_an_endless_body_stops_at_max_body_size(
+    make_client: ClientFactory, endless: RawServer
+) -> None:
+    client = make_client(endless.url, max_body_size=4 * MiB)
+    with pytest.raises(mylib.ResponseTooLarge) as info:
+        client.get("/")
+    error = info.value
+    assert isinstance(error, mylib.Error) and error.limit == 4 * MiB
+    assert error.request is not None and "stream() or download()" in str(error)
+    assert "max_body_size=4194304 (4 MiB)" in str(error)
+    # The connection was dropped, not returned to the pool with a body still on it: the
+    # next request opens a new one and is refused the same way.
+    connections = endless.connections
+    with pytest.raises(mylib.ResponseTooLarge):
+        client.get("/", max_body_size=1 * MiB)
+    assert endless.connections == connections + 1
+
+
+def test_a_request_may_lift_or_lower_the_limit(make_client: ClientFactory) -> None:
+    body = bytes(3 * MiB)
+
+    async def handler(conn: Conn) -> None:
+        while await conn.read_request() is not None:
+            compressed = zlib.compress(body)
+            await conn.send(
+                b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(compressed), compressed)
+            )
+
+    with RawServer(handler) as server:
+        client = make_client(server.url, max_body_size=MiB)
+        with pytest.raises(mylib.ResponseTooLarge):
+            client.get("/")
+        assert client.get("/", max_body_size=None).content == body
+        assert client.get("/", max_body_size=3 * MiB).content == body  # the limit is inclusive
+        assert mylib.Client(server.url).get("/").content == body  # 256 MiB by default
+
+
+def test_a_content_length_over_the_limit_is_refused_before_reading(
+    make_client: ClientFactory,
+) -> None:
+    async def handler(conn: Conn) -> None:
+        await conn.read_request()
+        # Announces 1 GiB and sends only the first byte: waiting for the rest would hang.
+        await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\nx")
+        await conn.reader.read()  # until the client hangs up
+        server.disconnected.set()
+
+    with RawServer(handler) as server:
+        with pytest.raises(mylib.ResponseTooLarge, match="is 1073741824 bytes"):
+            make_client(server.url, timeout=30).get("/")
+        assert server.disconnected.wait(10)  # the connection was closed, not kept
+
+
+def test_a_head_or_304_announcing_a_large_body_is_fine(make_client: ClientFactory) -> None:
+    async def handler(conn: Conn) -> None:
+        while (request := await conn.read_request()) is not None:
+            status = b"200 OK" if request.method == "HEAD" else b"304 Not Modified"
+            await conn.send(b"HTTP/1.1 " + status + b"\r\nContent-Length: 1073741824\r\n\r\n")
+
+    with RawServer(handler) as server:
+        client = make_client(server.url, max_body_size=MiB)
+        assert client.head("/").headers["Content-Length"] == "1073741824"
+        assert client.get("/").status_code == 304
+
+
+def test_streams_are_unlimited_unless_a_limit_is_given(endless: RawServer) -> None:
+    client = mylib.Client(endless.url)
+    with client.stream("GET", "/") as r:
+        got = 0
+        for chunk in r.iter_bytes():
+            got += len(chunk)
+            if got > 300 * MiB:  # past the default for a body read whole
+                break
+    with client.stream("GET", "/", max_body_size=2 * MiB) as r:
+        got = 0
+        with pytest.raises(mylib.ResponseTooLarge):
+            for chunk in r.iter_bytes():
+                got += len(chunk)
+        assert got <= 2 * MiB and r.closed
+
+
+def test_async_streams_honour_a_given_limit(endless: RawServer) -> None:
+    async def main() -> None:
+        client = mylib.AsyncClient(endless.url, max_body_size=MiB)
+        async with client.stream("GET", "/") as r:
+            with pytest.raises(mylib.ResponseTooLarge):
+                await r.aread()
+            assert r.closed
+
+    asyncio.run(main())
+
+
+def test_download_honours_a_given_limit(tmp_path: Any) -> None:
+    with _endless_server("gzip") as server:
+        target = tmp_path / "bomb.bin"
+        with pytest.raises(mylib.ResponseTooLarge):
+            mylib.Client(server.url).download("/", target, max_body_size=2 * MiB)
+        assert list(tmp_path.iterdir()) == []  # all or nothing
+
+
+def test_a_redirect_with_an_endless_body_is_bounded_too() -> None:
+    pieces = _endless("gzip")
+
+    async def handler(conn: Conn) -> None:
+        await conn.read_request()
+        await conn.send(
+            b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Encoding: gzip\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for piece in pieces():
+            await conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+
+    with RawServer(handler) as server:
+        with pytest.raises(mylib.ResponseTooLarge):
+            mylib.Client(server.url, max_body_size=MiB).get("/")
+        # Inside a stream the redirect's body is read whole, so the default binds it.
+        with pytest.raises(mylib.ResponseTooLarge), mylib.Client(server.url).stream(
+            "GET", "/", max_body_size=MiB
+        ):
+            pass
+
+
+def test_a_mock_transport_body_over_the_limit_is_refused_the_same_way() -> None:
+    client = mylib.Client(
+        transport=mylib.MockTransport(lambda request: mylib.Response(200, content=b"x" * 11)),
+        max_body_size=10,
+    )
+    with pytest.raises(mylib.ResponseTooLarge):
+        client.get("http://example.test/")
+    assert client.get("http://example.test/", max_body_size=11).content == b"x" * 11
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "10", True])
+def test_a_bad_max_body_size_is_refused(bad: object) -> None:
+    with pytest.raises((TypeError, ValueError), match="max_body_size"):
+        mylib.Client(max_body_size=bad)  # type: ignore[arg-type]
+    with pytest.raises((TypeError, ValueError), match="max_body_size"):
+        mylib.Client().build_request("GET", "http://h/", max_body_size=bad)  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "zstd", "identity"])
+def test_peak_memory_of_a_bomb_stays_near_the_limit(encoding: str) -> None:
+    # In a fresh process, so its peak RSS is this request's alone.
+    with _endless_server(encoding) as server:
+        proc = run_python(
+            f"""
+            import json, resource, mylib
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            try:
+                mylib.get({server.url!r}, max_body_size=64 << 20)
+            except mylib.ResponseTooLarge as exc:
+                outcome = type(exc).__name__
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            print(json.dumps([outcome, before // 1024, peak // 1024]))
+            """,
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr
+    outcome, before_mib, peak_mib = json.loads(proc.stdout)
+    assert outcome == "ResponseTooLarge"
+    # 64 MiB of body, plus the read buffers; nowhere near the gigabytes the bomb would be.
+    assert peak_mib - before_mib < 64 + 64, (before_mib, peak_mib)
