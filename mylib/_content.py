@@ -10,12 +10,18 @@ from __future__ import annotations
 import io
 import json as jsonlib
 import os
+import stat
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-__all__ = ["Multipart", "Part", "encode_body"]
+from ._errors import InvalidHeader
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDict
+
+__all__ = ["Multipart", "Part", "check_framing", "encode_body"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +157,73 @@ def _file_spec(name: str, spec: Any) -> tuple[str | None, Any, str | None]:
     if content_type is None and isinstance(fileobj, (bytes, bytearray)):
         content_type = "application/octet-stream"
     return filename, fileobj, content_type
+
+
+# -- framing headers ---------------------------------------------------------------------------
+
+
+def check_framing(headers: CIMultiDict[str], content: Any) -> None:
+    """Refuse framing headers the wire could not honour, before anything is sent.
+
+    The body's framing is mylib's to write: a ``Content-Length`` of the user's must be one
+    number and match a body whose size is known (bytes, none, a regular file, a BytesIO);
+    for a streamed body it is checked as the body is sent. A ``Transfer-Encoding`` may only
+    be ``chunked``, which mylib then writes itself; never both (the request-smuggling shape).
+
+    Raises:
+        InvalidHeader: a framing header that does not fit the body (also a ValueError).
+    """
+    if "Transfer-Encoding" in headers:
+        codings = headers.getall("Transfer-Encoding")
+        if len(codings) > 1 or codings[0].strip().lower() != "chunked":
+            raise InvalidHeader(
+                f"Transfer-Encoding {', '.join(codings)!r} cannot be sent: mylib frames the "
+                "body itself, and only 'chunked' may be asked for (to compress a body, "
+                "compress it yourself and set Content-Encoding)"
+            )
+        if "Content-Length" in headers:
+            raise InvalidHeader(
+                "Transfer-Encoding and Content-Length cannot both be sent (a server and a "
+                "proxy could read the body differently): keep one of them"
+            )
+        return
+    if "Content-Length" not in headers:
+        return
+    lengths = set(headers.getall("Content-Length"))
+    value = lengths.pop().strip()
+    if lengths or not value.isdigit():
+        raise InvalidHeader(
+            f"Content-Length must be one number of bytes, not {headers.getall('Content-Length')}"
+        )
+    if isinstance(content, Multipart):
+        raise InvalidHeader(
+            "Content-Length cannot be set for a files= body: mylib computes its size"
+        )
+    size = body_size(content)
+    if size is None and not isinstance(content, AsyncIterable):
+        raise InvalidHeader(
+            f"Content-Length {value} cannot be checked against this file (its size is "
+            "unknown): leave the header out and the body is sent chunked"
+        )
+    if size is not None and size != int(value):
+        raise InvalidHeader(
+            f"Content-Length {value} does not match the body, which is {size} bytes: leave "
+            "the header out (mylib sets it) or fix it"
+        )
+
+
+def body_size(content: Any) -> int | None:
+    """The bytes ``content`` will send, or None when only sending it tells (a stream)."""
+    if content is None:
+        return 0
+    if isinstance(content, bytes):
+        return len(content)
+    if isinstance(content, io.BytesIO):
+        return len(content.getbuffer()) - content.tell()
+    try:
+        info = os.fstat(content.fileno())
+        if stat.S_ISREG(info.st_mode):
+            return max(0, info.st_size - int(content.tell()))
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+    return None

@@ -142,6 +142,8 @@ class RawServer:
             await self.handler(Conn(reader, writer))
         except (ConnectionError, asyncio.IncompleteReadError):
             self.disconnected.set()
+        except asyncio.CancelledError:
+            pass  # the server is stopping (ending quietly: asyncio would log a cancelled task)
         finally:
             with contextlib.suppress(Exception):
                 writer.close()

@@ -1,18 +1,23 @@
-"""Careless input and odd servers end in mylib's own errors (issue 11, defects 5 and 7).
+"""Careless input and odd servers end in mylib's own errors (issue 11, defects 2, 5 and 7).
 
 Header names that are not tokens and values with CR/LF are refused before anything is sent;
 a bad cookie name, a server charset that is no text encoding, and JSON nested too deep all
-end inside ``mylib.Error``. Checked against a real loopback server where a server is needed.
+end inside ``mylib.Error``; framing headers (Content-Length, Transfer-Encoding) that do not fit
+the body never reach the wire. Checked against a real loopback server where a server is
+needed, a raw one where the test reads the bytes sent.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 
 import mylib
+from tests._raw import Conn, RawServer, WireRequest
 from tests._server import TestServer
 from tests.client._support import AppServer, ClientFactory, make_client
 
@@ -125,3 +130,100 @@ def test_digest_parameters_are_quoted_so_a_quote_cannot_inject_a_field() -> None
     assert parsed["username"].replace('\\"', '"') == user  # one field, escaped
     with pytest.raises(mylib.InvalidHeader, match="CR, LF or NUL"):
         mylib.DigestAuth("u\r\nX-Injected: 1", "pw")
+
+
+# -- framing headers (defect 2) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wire() -> Iterator[RawServer]:
+    """Answers 200 to every request and keeps each as it arrived on the wire."""
+
+    async def handler(conn: Conn) -> None:
+        while (request := server.record(await conn.read_request())) is not None:
+            await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with RawServer(handler) as server:
+        yield server
+
+
+def _last(server: RawServer) -> WireRequest:
+    return server.requests[-1]
+
+
+@pytest.mark.parametrize(
+    "body", [lambda: b"hello", lambda: iter([b"hel", b"lo"])], ids=["bytes", "iterator"]
+)
+def test_transfer_encoding_chunked_is_framed_by_mylib_never_with_a_content_length(
+    make_client: ClientFactory, wire: RawServer, body: Any
+) -> None:
+    client = make_client(wire.url, timeout=10)
+    assert client.post("/", headers={"Transfer-Encoding": "chunked"}, content=body()).ok
+    sent = _last(wire)
+    assert sent.chunked and sent.body == b"hello"
+    assert sent.headers_named("Transfer-Encoding") == ["chunked"]
+    assert sent.headers_named("Content-Length") == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "match"),
+    [
+        ({"Transfer-Encoding": "gzip"}, "only 'chunked'"),
+        ({"Transfer-Encoding": "chunked, gzip"}, "only 'chunked'"),
+        ({"Transfer-Encoding": "chunked", "Content-Length": "5"}, "cannot both be sent"),
+        ({"Content-Length": "1"}, "does not match the body, which is 5 bytes"),
+        ({"Content-Length": "9"}, "does not match the body, which is 5 bytes"),
+        ({"Content-Length": "-5"}, "one number of bytes"),
+        ([("Content-Length", "5"), ("Content-Length", "6")], "one number of bytes"),
+    ],
+)
+def test_framing_headers_that_do_not_fit_the_body_are_refused_before_sending(
+    make_client: ClientFactory, wire: RawServer, headers: Any, match: str
+) -> None:
+    before = len(wire.requests)
+    with pytest.raises(mylib.InvalidHeader, match=match) as info:
+        make_client(wire.url, timeout=10).post("/", headers=headers, content=b"hello")
+    assert isinstance(info.value, ValueError)
+    assert len(wire.requests) == before  # nothing reached the server
+
+
+def test_a_matching_content_length_is_sent_once(
+    make_client: ClientFactory, wire: RawServer, tmp_path: Any
+) -> None:
+    client = make_client(wire.url, timeout=10)
+    assert client.post("/", headers={"Content-Length": "5"}, content=b"hello").ok
+    assert _last(wire).headers_named("Content-Length") == ["5"]
+    path = tmp_path / "body.bin"
+    path.write_bytes(b"file body")
+    with path.open("rb") as file:
+        assert client.put("/", headers={"Content-Length": "9"}, content=file).ok
+    assert _last(wire).body == b"file body"
+    with path.open("rb") as file, pytest.raises(mylib.InvalidHeader, match="9 bytes"):
+        client.put("/", headers={"Content-Length": "4"}, content=file)
+
+
+@pytest.mark.parametrize(
+    ("length", "match"), [(4, "longer than its Content-Length 4"), (6, "short of its")]
+)
+def test_a_streamed_body_that_breaks_its_content_length_stops_the_request(
+    make_client: ClientFactory, wire: RawServer, length: int, match: str
+) -> None:
+    client = make_client(wire.url, timeout=10)
+    before = len(wire.requests)
+    with pytest.raises(mylib.InvalidHeader, match=match):
+        client.post("/", headers={"Content-Length": str(length)}, content=iter([b"hel", b"lo"]))
+    # The server never got a whole request: not a truncated one to answer 200, nor the rest
+    # of a longer body to read as a request of its own.
+    assert len(wire.requests) == before
+    assert client.get("/").ok  # and the client goes on
+
+
+def test_a_request_hook_that_sets_a_wrong_content_length_is_caught_too(
+    make_client: ClientFactory, wire: RawServer
+) -> None:
+    def bad(request: mylib.Request) -> None:
+        request.headers["Content-Length"] = "1"
+
+    client = make_client(wire.url, timeout=10, event_hooks={"request": [bad]})
+    with pytest.raises(mylib.InvalidHeader, match="does not match"):
+        client.post("/", content=b"hello")

@@ -9,14 +9,16 @@ as its headers are in (for a stream, before its body is read), for every hop: re
 retries included. A response hook that raises closes an unread body before the error goes
 on. The response gets the client's ``json_loads`` here, so ``json()`` decodes as configured
 whatever transport made it, and the request it answers when the transport left that out.
-A body read whole that is larger than the request's ``max_body_size`` is refused here too,
-whatever transport read it.
+Framing headers the user set (``Content-Length``, ``Transfer-Encoding``) are checked
+against the body here, once for every transport. A body read whole that is larger than the
+request's ``max_body_size`` is refused here too, whatever transport read it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._content import check_framing
 from .._errors import body_too_large
 from .._hooks import run_hooks
 from .._logging import log_request, log_response
@@ -35,6 +37,9 @@ async def send(request: Request, call: Call) -> Response:
     hooks = config.event_hooks
     if hooks["request"]:
         await run_hooks(hooks["request"], request)
+    headers = request.headers
+    if "Content-Length" in headers or "Transfer-Encoding" in headers:
+        check_framing(headers, request.content)  # after the hooks, which may set them
     log_request(request.method, request.url, call.attempts)
     stack = INSTALLED.stack
     if not stack:

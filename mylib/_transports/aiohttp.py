@@ -31,7 +31,7 @@ import datetime
 import functools
 import re
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from types import TracebackType
 from typing import Final
 
@@ -44,6 +44,7 @@ from .._errors import (
     ConnectError,
     ConnectTimeout,
     Error,
+    InvalidHeader,
     InvalidURL,
     ProxyError,
     ReadError,
@@ -101,6 +102,30 @@ def _form_data(body: Multipart) -> aiohttp.FormData:
                 part.name, part.value, filename=part.filename, content_type=part.content_type
             )
     return form
+
+
+async def _exactly(
+    body: AsyncIterable[bytes], length: int, request: Request
+) -> AsyncIterator[bytes]:
+    """``body``, stopped with an error before it runs past ``length`` bytes or when it
+    ends short of them (the user's Content-Length: a server would read a longer body's rest
+    as the next request, and wait forever for a shorter one's)."""
+    sent = 0
+    async for chunk in body:
+        sent += len(chunk)
+        if sent > length:
+            raise InvalidHeader(
+                f"the body is longer than its Content-Length {length}; nothing past it was "
+                "sent and the connection was dropped",
+                request=request,
+            )
+        yield chunk
+    if sent < length:
+        raise InvalidHeader(
+            f"the body ended after {sent} bytes, short of its Content-Length {length}; the "
+            "connection was dropped",
+            request=request,
+        )
 
 
 async def _read_whole(raw: aiohttp.ClientResponse, request: Request) -> bytes:
@@ -165,8 +190,17 @@ class AiohttpTransport(AsyncTransport):
             headers = headers.copy()
             cookies = parse_cookie_header(headers.popall("Cookie"))
         data = request.content
+        chunked = None
         if isinstance(data, Multipart):
             data = _form_data(data)
+        elif "Transfer-Encoding" in headers:
+            # "chunked", checked by the hop: aiohttp writes the framing itself (left in the
+            # headers, it would add a Content-Length and send the body unchunked).
+            headers = headers.copy()
+            del headers["Transfer-Encoding"]
+            chunked = True
+        elif "Content-Length" in headers and isinstance(data, AsyncIterable):
+            data = _exactly(data, int(headers["Content-Length"]), request)
         loop = asyncio.get_running_loop()
         started = loop.time()
         with translating(request):
@@ -176,6 +210,7 @@ class AiohttpTransport(AsyncTransport):
                 headers=headers,
                 cookies=cookies,
                 data=data,
+                chunked=chunked,
                 allow_redirects=False,
                 timeout=_aiohttp_timeout(request.timeout),
                 proxy=None if self._proxy is None else self._proxy(url),
@@ -311,6 +346,8 @@ def translate(exc: BaseException, request: Request | None) -> Error | None:
     """The mylib exception for an engine exception, or None if it is not an I/O error."""
     if isinstance(exc, Error):
         return None
+    if isinstance(exc.__cause__, Error):
+        return exc.__cause__  # mylib's own, raised inside the engine (a body's check)
     for engine_type, our_type in _TABLE:
         if isinstance(exc, engine_type):
             where = redact_url(request.url) if request is not None else "the server"
@@ -358,5 +395,8 @@ class translating:
         if exc is None or isinstance(exc, asyncio.CancelledError):
             return
         ours = translate(exc, self.request)
-        if ours is not None:
-            raise ours from exc
+        if ours is None:
+            return
+        if ours is exc.__cause__:
+            raise ours from None  # the engine's wrapper adds nothing to mylib's own error
+        raise ours from exc
