@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import mylib
-from tests._raw import Conn, RawServer
+from tests._raw import Conn, RawServer, WireRequest
 from tests._subproc import run_python
 from tests.client._support import ClientFactory, make_client
 
@@ -249,3 +249,72 @@ def test_peak_memory_of_a_bomb_stays_near_the_limit(encoding: str) -> None:
     assert outcome == "ResponseTooLarge"
     # 64 MiB of body, plus the read buffers; nowhere near the gigabytes the bomb would be.
     assert peak_mib - before_mib < 64 + 64, (before_mib, peak_mib)
+
+
+# -- Expect: 100-continue (defect 3) -----------------------------------------------------------
+
+EXPECT = {"Expect": "100-continue"}
+
+
+def _expect_server(answer: str) -> RawServer:
+    """Reads a request's head, then: ``continue`` (100, read the body, 200), ``final`` (417
+    without reading the body, then wait for the client to hang up), ``nothing`` (no 100:
+    wait for the body, then 200) or ``silent`` (no answer at all)."""
+
+    async def handler(conn: Conn) -> None:
+        head = await conn.read_head()
+        if answer == "continue":
+            await conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if answer in ("continue", "nothing"):
+            server.record(await conn.read_body(head))
+            await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        elif answer == "final":
+            await conn.send(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
+        # What else arrives on this connection, until the client closes it.
+        leftover = await conn.reader.read()
+        server.requests.append(WireRequest(b"leftover", leftover))
+        server.disconnected.set()
+
+    server = RawServer(handler)
+    return server
+
+
+def test_expect_100_continue_sends_the_body_after_the_100(make_client: ClientFactory) -> None:
+    with _expect_server("continue") as server:
+        r = make_client(server.url, timeout=30).post("/", headers=EXPECT, content=b"hello")
+        assert (r.status_code, r.content) == (200, b"ok")
+        assert server.requests[0].body == b"hello"
+
+
+def test_a_final_status_instead_of_100_is_the_answer_and_the_body_is_not_sent(
+    make_client: ClientFactory,
+) -> None:
+    with _expect_server("final") as server:
+        r = make_client(server.url, timeout=30).post("/", headers=EXPECT, content=b"hello")
+        assert r.status_code == 417
+        # The connection is not reused (what the server read of it is unknown): closed, with
+        # no body written after the final answer.
+        assert server.disconnected.wait(10)
+        assert server.requests[-1].body == b""
+
+
+def test_a_server_that_never_sends_100_gets_the_body_after_a_short_wait(
+    make_client: ClientFactory,
+) -> None:
+    with _expect_server("nothing") as server:
+        r = make_client(server.url, timeout=mylib.Timeout(read=30)).post(
+            "/", headers=EXPECT, content=b"hello"
+        )
+        assert r.status_code == 200 and server.requests[0].body == b"hello"
+
+
+def test_a_silent_server_after_expect_is_bounded_by_the_read_timeout(
+    make_client: ClientFactory,
+) -> None:
+    # Before: the read timeout never started while the body waited for the 100, so this
+    # call hung until the test's own timeout.
+    with _expect_server("silent") as server:
+        with pytest.raises(mylib.ReadTimeout):
+            make_client(server.url, timeout=mylib.Timeout(read=1)).post(
+                "/", headers=EXPECT, content=b"hello"
+            )

@@ -11,6 +11,12 @@ What it owns:
 * **Bodies**: a multipart body (``_content.Multipart``) becomes an ``aiohttp.FormData`` here;
   a streamed response's body is an :class:`AiohttpBody`, tracked per session so a stream left
   open is closed before its session (pitfalls.md #6).
+* **Framing**: the body's framing is aiohttp's to write; a ``Transfer-Encoding: chunked``
+  the user asked for becomes aiohttp's ``chunked=True``, and a streamed body with the user's
+  ``Content-Length`` is held to it (the hop has checked what can be checked before sending).
+  ``Expect: 100-continue`` holds the body back for at most :data:`CONTINUE_WAIT`
+  (:class:`_Request`; aiohttp alone waits forever with no read timeout running), and a
+  connection that got a final answer other than a success instead of the ``100`` is closed.
 * **The error table**: every aiohttp, asyncio, ssl and socket exception becomes a mylib
   error in :class:`translating`, and nowhere else. A test fails if an aiohttp client
   exception is neither in :data:`_TABLE` nor in :data:`UNTRANSLATED`.
@@ -69,12 +75,42 @@ __all__ = ["UNTRANSLATED", "AiohttpBody", "AiohttpTransport", "translate", "tran
 _READ_BUFSIZE: Final = 1 << 18
 #: Connections per session (aiohttp's default).
 _POOL_LIMIT: Final = 100
+#: How long a body held back by ``Expect: 100-continue`` waits for the server's ``100``
+#: before it is sent anyway (curl waits 1 s too; RFC 9110 lets the client go ahead).
+CONTINUE_WAIT: Final = 1.0
+
+
+class _Request(aiohttp.ClientRequest):
+    """aiohttp's request, except that a body held back for ``100 Continue`` goes out after
+    :data:`CONTINUE_WAIT` without an answer. aiohttp alone would wait for the ``100``
+    forever, and its read timeout only starts once the body is sent."""
+
+    def update_expect_continue(self, expect: bool = False) -> None:
+        super().update_expect_continue(expect)
+        waiter: asyncio.Future[bool] | None = getattr(self, "_continue", None)
+        if waiter is not None:
+            go_ahead = self.loop.call_later(CONTINUE_WAIT, _go_ahead, waiter)
+            waiter.add_done_callback(lambda _: go_ahead.cancel())
+
+
+def _go_ahead(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(True)
+
+
+def _expecting(raw: aiohttp.ClientResponse) -> None:
+    """After ``Expect: 100-continue``, a final answer other than a success may have come
+    before the body was sent, or while it was: the connection's state is unknown, so it is
+    not reused."""
+    if raw.status >= 300 and raw.connection is not None and raw.connection.protocol:
+        raw.connection.protocol.force_close()
 
 
 def _new_session(ssl_setting: ssl.SSLContext | bool) -> aiohttp.ClientSession:
     """A session for the running loop. Module-level, so it holds no reference to a client."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=ssl_setting, limit=_POOL_LIMIT),
+        request_class=_Request,
         cookie_jar=aiohttp.CookieJar(unsafe=True),
         trust_env=False,
         timeout=aiohttp.ClientTimeout(total=None),
@@ -217,9 +253,13 @@ class AiohttpTransport(AsyncTransport):
             )
             if stream:
                 raw = await sending
+                if "Expect" in headers:
+                    _expecting(raw)
                 content = b""
             else:
                 async with sending as raw:
+                    if "Expect" in headers:
+                        _expecting(raw)
                     content = await _read_whole(raw, request)
         response = Response(
             raw.status,
