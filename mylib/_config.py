@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ._auth import Auth, to_auth
-from ._errors import InvalidURL
+from ._errors import InvalidURL, redact_url
 from ._hooks import check_event_hooks
 from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
 from ._urls import to_url, validate_url
@@ -166,7 +166,9 @@ def make_config(
     if proxy is not None:
         proxy_url = to_url(proxy, "proxy")
         if proxy_url.scheme not in ("http", "https") or not proxy_url.host:
-            raise InvalidURL(f"proxy must be an http(s) URL with a host, not {proxy!r}")
+            raise InvalidURL(
+                f"proxy must be an http(s) URL with a host, not {redact_url(str(proxy))!r}"
+            )
     for name, fn in (("json_dumps", json_dumps), ("json_loads", json_loads)):
         if fn is not None and not callable(fn):
             raise TypeError(f"{name} must be callable")

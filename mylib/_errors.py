@@ -31,6 +31,7 @@ engine.
 from __future__ import annotations
 
 import builtins
+import re
 from typing import TYPE_CHECKING
 
 from yarl import URL
@@ -198,12 +199,32 @@ class LoopThreadError(Error, RuntimeError):
     """A blocking call was made on mylib's I/O loop thread, where waiting would deadlock."""
 
 
+#: Query parameters whose values are masked wherever mylib quotes a URL.
+_SECRET_NAME = re.compile(
+    r"token|key|secret|pass|pwd|auth|sig|session|credential|code", re.IGNORECASE
+)
+#: The ``user:password@`` of any URL in a text (greedy up to the authority's last ``@``).
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"]*@")
+
+
 def redact_url(url: URL | str) -> str:
-    """The URL as text with any user name and password removed."""
+    """The URL as text, as mylib quotes it in messages, reprs and logs: without any user name
+    and password, and with the values of query parameters whose names look like credentials
+    (``token``, ``api_key``, ``password``, ``sig``, ...) replaced by ``***``. A URL that does
+    not parse is quoted as given, its user info removed."""
     try:
         parsed = url if isinstance(url, URL) else URL(str(url))
         if parsed.user is not None or parsed.password is not None:
             parsed = parsed.with_user(None)
+        if parsed.query_string and any(_SECRET_NAME.search(k) for k in parsed.query):
+            parsed = parsed.with_query(
+                [(k, "***" if _SECRET_NAME.search(k) else v) for k, v in parsed.query.items()]
+            )
         return str(parsed)
     except (ValueError, TypeError):
-        return "<unparsable URL>"
+        return redact_text(str(url))
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the user info of every URL in it removed (for engine messages)."""
+    return _USERINFO.sub(r"\1", text)

@@ -35,13 +35,13 @@ import asyncio
 import builtins
 import datetime
 import functools
-import re
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from types import TracebackType
 from typing import Final
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._content import Multipart
@@ -60,6 +60,7 @@ from .._errors import (
     TLSError,
     TransportError,
     body_too_large,
+    redact_text,
     redact_url,
 )
 from .._models import Request, Response, Timeout, announced_size
@@ -378,8 +379,45 @@ UNTRANSLATED: frozenset[type[BaseException]] = frozenset(
 )
 
 
-#: The ``user:password@`` part of any URL quoted in an engine message.
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
+#: Headers an engine exception may carry (its request's) that hold credentials.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def scrub(exc: BaseException | None) -> None:
+    """Remove credentials from an engine exception and the ones it chains, in place, before
+    it becomes a mylib error's ``__cause__``: it is printed in tracebacks and by
+    ``logging.exception``. aiohttp puts the proxy URL with its password in messages, the
+    request's headers (``Proxy-Authorization`` and all) on response errors, and the proxy's
+    credentials in a connection key."""
+    for _ in range(8):  # the chain, bounded (it may loop)
+        if exc is None:
+            return
+        if isinstance(exc, aiohttp.ClientResponseError):
+            info = exc.request_info
+            exc.request_info = clean = aiohttp.RequestInfo(
+                _without_user(info.url),
+                info.method,
+                CIMultiDictProxy(
+                    CIMultiDict(
+                        (k, v) for k, v in info.headers.items() if k.lower() not in _SECRET_HEADERS
+                    )
+                ),
+                _without_user(info.real_url),
+            )
+            exc.args = tuple(clean if a is info else a for a in exc.args)
+        key = getattr(exc, "_conn_key", None)
+        if key is not None and getattr(key, "proxy_auth", None) is not None:
+            exc._conn_key = clean_key = key._replace(  # type: ignore[attr-defined]
+                proxy=_without_user(key.proxy) if key.proxy is not None else None,
+                proxy_auth=None,
+            )
+            exc.args = tuple(clean_key if a is key else a for a in exc.args)
+        exc.args = tuple(redact_text(a) if isinstance(a, str) else a for a in exc.args)
+        exc = exc.__cause__ or exc.__context__
+
+
+def _without_user(url: URL) -> URL:
+    return url.with_user(None) if url.user is not None or url.password is not None else url
 
 
 def translate(exc: BaseException, request: Request | None) -> Error | None:
@@ -391,8 +429,8 @@ def translate(exc: BaseException, request: Request | None) -> Error | None:
     for engine_type, our_type in _TABLE:
         if isinstance(exc, engine_type):
             where = redact_url(request.url) if request is not None else "the server"
-            # aiohttp quotes URLs in its messages (a proxy's, credentials and all).
-            detail = _USERINFO.sub(r"\1", str(exc)) or type(exc).__name__
+            scrub(exc)
+            detail = redact_text(str(exc)) or type(exc).__name__
             return our_type(f"{_VERBS.get(our_type, 'request failed')} ({where}): {detail}",
                             request=request)
     return None
