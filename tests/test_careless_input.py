@@ -140,7 +140,7 @@ def wire() -> Iterator[RawServer]:
     """Answers 200 to every request and keeps each as it arrived on the wire."""
 
     async def handler(conn: Conn) -> None:
-        while (request := server.record(await conn.read_request())) is not None:
+        while server.record(await conn.read_request()) is not None:
             await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
     with RawServer(handler) as server:

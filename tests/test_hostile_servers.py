@@ -313,8 +313,7 @@ def test_a_silent_server_after_expect_is_bounded_by_the_read_timeout(
 ) -> None:
     # Before: the read timeout never started while the body waited for the 100, so this
     # call hung until the test's own timeout.
-    with _expect_server("silent") as server:
-        with pytest.raises(mylib.ReadTimeout):
-            make_client(server.url, timeout=mylib.Timeout(read=1)).post(
-                "/", headers=EXPECT, content=b"hello"
-            )
+    with _expect_server("silent") as server, pytest.raises(mylib.ReadTimeout):
+        make_client(server.url, timeout=mylib.Timeout(read=1)).post(
+            "/", headers=EXPECT, content=b"hello"
+        )
