@@ -317,3 +317,50 @@ def test_a_silent_server_after_expect_is_bounded_by_the_read_timeout(
         make_client(server.url, timeout=mylib.Timeout(read=1)).post(
             "/", headers=EXPECT, content=b"hello"
         )
+
+
+# -- a HEAD answered with a body (defect 8) ----------------------------------------------------
+
+_HEAD_ANSWERS = {
+    "content-length": [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kind: a\r\n\r\nhello"],
+    "chunked": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kind: a\r\n\r\n"
+                b"5\r\nhello\r\n0\r\n\r\n"],
+    "head-then-body": [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kind: a\r\n\r\n", b"hello"],
+    "informational-first": [b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kind: a\r\n\r\nhello"],
+    "no-body": [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kind: a\r\n\r\n"],
+}
+
+
+@pytest.fixture(params=sorted(_HEAD_ANSWERS))
+def head_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, RawServer]]:
+    writes = _HEAD_ANSWERS[request.param]
+
+    async def handler(conn: Conn) -> None:
+        while (wire := await conn.read_request()) is not None:
+            if wire.method == "HEAD":
+                for data in writes:
+                    await conn.send(data)
+            else:
+                await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with RawServer(handler) as server:
+        yield request.param, server
+
+
+def test_a_head_answered_with_a_body_returns_the_head_and_drops_the_connection(
+    make_client: ClientFactory, head_server: tuple[str, RawServer]
+) -> None:
+    kind, server = head_server
+    client = make_client(server.url, timeout=10)
+    for _ in range(2):
+        r = client.head("/")
+        assert (r.status_code, r.headers["X-Kind"], r.content) == (200, "a", b"")
+        assert client.get("/").content == b"ok"  # nothing stray is read as its answer
+    if kind == "no-body":
+        assert server.connections == 1  # a well-behaved HEAD keeps its connection
+    else:
+        # Closed once the stray body was seen: at once when it came with the head (or while
+        # the connection was idle), after the next response when that request had already
+        # gone out on it; never kept for the second round.
+        assert server.connections >= 2

@@ -11,6 +11,8 @@ What it owns:
 * **Bodies**: a multipart body (``_content.Multipart``) becomes an ``aiohttp.FormData`` here;
   a streamed response's body is an :class:`AiohttpBody`, tracked per session so a stream left
   open is closed before its session (pitfalls.md #6).
+* **A HEAD answered with a body** (:class:`_Handler`): the head is the answer, the
+  connection is closed.
 * **Framing**: the body's framing is aiohttp's to write; a ``Transfer-Encoding: chunked``
   the user asked for becomes aiohttp's ``chunked=True``, and a streamed body with the user's
   ``Content-Length`` is held to it (the hop has checked what can be checked before sending).
@@ -38,9 +40,10 @@ import functools
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -107,10 +110,82 @@ def _expecting(raw: aiohttp.ClientResponse) -> None:
         raw.connection.protocol.force_close()
 
 
+class _Handler(ResponseHandler):
+    """aiohttp's connection protocol, except that a response that has no body (to a HEAD)
+    but comes with one anyway is still the answer.
+
+    aiohttp parses what follows such a head as the next response and fails with "Bad status
+    line": the HEAD itself when the stray body came in the same read, or the next request on
+    the connection when it came later. Here the head goes to aiohttp alone; stray bytes after
+    it close the connection if it is idle, and are dropped from the front of the next
+    response if that request was already sent (up to its ``HTTP/``), which then closes the
+    connection. What the server meant by them is unknown, so the connection is never reused.
+    """
+
+    #: For a response without a body: "head" until its head has arrived, then "after".
+    _bodiless: str | None = None
+    #: The last bytes seen while waiting for the head (its end may straddle two reads).
+    _carry = b""
+    #: The previous response had no body: drop anything before this one's "HTTP/".
+    _skip_stray = False
+    _skipped = b""
+
+    def set_response_params(self, **params: Any) -> None:
+        super().set_response_params(**params)
+        self._skip_stray = self._bodiless == "after"
+        self._skipped = b""
+        self._bodiless = "head" if params.get("skip_payload") else None
+        self._carry = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self._skip_stray and data:
+            seen = self._skipped + data
+            at = seen.find(b"HTTP/")
+            if at != 0 and not b"HTTP/".startswith(seen):
+                self.force_close()  # stray bytes came first: not reused after this
+            if at < 0:
+                self._skipped = seen[-4:]  # it may end with the start of "HTTP/"
+                return None
+            self._skip_stray = False
+            self._skipped = b""
+            data = seen[at:]
+        if self._bodiless is None or not data:
+            return super().data_received(data)
+        if self._bodiless == "after":
+            return self._stray()
+        seen = self._carry + data
+        start = 0
+        while True:
+            end = seen.find(b"\r\n\r\n", start)
+            if end < 0:
+                self._carry = seen[-3:]
+                return super().data_received(data)
+            if seen[start + 9 : start + 10] != b"1":  # not an informational 1xx head
+                break
+            start = end + 4
+        cut = end + 4 - len(self._carry)
+        self._bodiless = "after"
+        super().data_received(data[:cut])
+        if cut < len(data):
+            self._stray()
+        return None
+
+    def _stray(self) -> None:
+        self.force_close()
+        if self.transport is not None:
+            self.transport.close()
+
+
 def _new_session(ssl_setting: ssl.SSLContext | bool) -> aiohttp.ClientSession:
     """A session for the running loop. Module-level, so it holds no reference to a client."""
+    connector = aiohttp.TCPConnector(ssl=ssl_setting, limit=_POOL_LIMIT)
+    # The connector's protocol factory has no public setting; a test fails if this stops
+    # taking effect (a HEAD answered with a body fails again).
+    connector._factory = functools.partial(  # type: ignore[assignment]
+        _Handler, loop=asyncio.get_running_loop()
+    )
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(ssl=ssl_setting, limit=_POOL_LIMIT),
+        connector=connector,
         request_class=_Request,
         cookie_jar=aiohttp.CookieJar(unsafe=True),
         trust_env=False,
