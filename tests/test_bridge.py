@@ -233,3 +233,52 @@ def test_ctrl_c_while_a_call_is_being_submitted_leaves_no_coroutine_never_awaite
     never_awaited = [w for w in caught if "never awaited" in str(w.message)]
     assert never_awaited == []
     assert ran == []  # the interrupted work never ran
+
+
+def test_interrupt_main_stops_a_blocking_call_like_a_real_ctrl_c() -> None:
+    # IDLE's Ctrl-C is _thread.interrupt_main(): no signal, only a flag Python checks between
+    # bytecodes, so a blocking wait that never returns to Python never sees it (before: the
+    # call ended only when its request did). The request is cancelled on the loop (the
+    # server sees the disconnect) and the client goes on.
+    proc = run_python(
+        """
+        import _thread, asyncio, threading
+        import mylib
+        from tests._raw import RawServer
+
+        arrived = threading.Event()
+
+        async def handler(conn):
+            head = await conn.read_head()
+            if b"/slow" in head:
+                arrived.set()
+                await conn.reader.read()  # silent until the client hangs up
+                server.disconnected.set()
+            else:
+                await conn.send(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+
+        server = RawServer(handler)
+        client = mylib.Client(server.url, timeout=mylib.Timeout(read=90))
+
+        def press_ctrl_c():
+            arrived.wait(30)
+            _thread.interrupt_main()
+
+        threading.Thread(target=press_ctrl_c, daemon=True).start()
+        try:
+            client.get("/slow")
+            print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted")
+        print("server saw the disconnect:", server.disconnected.wait(30))
+        print("then:", client.get("/fine").text)
+        server.stop()
+        """,
+        timeout=60,
+    )
+    assert_silent(proc)
+    assert proc.stdout.splitlines() == [
+        "interrupted",
+        "server saw the disconnect: True",
+        "then: ok",
+    ]

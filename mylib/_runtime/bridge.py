@@ -25,7 +25,9 @@ Invariants
    in catches ``BaseException`` and carries it back to the caller as data.
 4. **An interrupted caller cancels its work.** Ctrl-C (or any exception) while a caller waits
    cancels the task on the loop, waits a bounded time for its cleanup (so a connection is
-   released, not leaked), then re-raises. A second Ctrl-C gives up at once.
+   released, not leaked), then re-raises. A second Ctrl-C gives up at once. The main
+   thread notices ``_thread.interrupt_main()`` too (IDLE's Ctrl-C), which sends no signal
+   and so wakes no blocking wait: it waits in short slices (``_POLL``).
 5. **Timeouts are enforced on the loop**, so the work is really cancelled; the caller's own
    wait is only a backstop for a wedged loop.
 6. **Exit.** The thread is a daemon, so ``threading._shutdown`` does not wait for it and the
@@ -69,6 +71,7 @@ import enum
 import os
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar, cast
 
@@ -90,6 +93,9 @@ _INTERRUPT_GRACE: Final = 2.0
 _FINALIZER_TIMEOUT: Final = 2.0
 #: Extra time the caller's backstop wait adds to a timeout enforced on the loop.
 _BACKSTOP_SLACK: Final = 5.0
+#: How often the main thread, blocked in a call, comes back to Python to notice an
+#: interrupt_main() (see ``Bridge._wait``): well within a second, as a real Ctrl-C.
+_POLL: Final = 0.2
 #: In asyncio debug mode (``python -X dev``), how long a callback on the I/O loop may run
 #: before it is reported. The default 0.1 s reports GIL waits that are not the loop's doing
 #: (another thread forking, a C extension holding the GIL) as "Executing ... took 0.13
@@ -327,18 +333,21 @@ class Bridge:
 
     @staticmethod
     def _wait(future: concurrent.futures.Future[_Outcome], timeout: float | None) -> _Outcome:
-        if sys.platform != "win32":
+        if sys.platform != "win32" and threading.current_thread() is not threading.main_thread():
             return future.result(timeout)
-        # On Windows a blocking Future.result() does not wake up for Ctrl-C (anyio#532).
-        deadline = None if timeout is None else timeout
+        # The main thread waits in slices: a real SIGINT wakes a blocking wait at once, but
+        # _thread.interrupt_main() (IDLE's Ctrl-C, and tools that stop a running cell that
+        # way) only sets a flag that Python checks between bytecodes, so the wait must come
+        # back to Python now and then for the KeyboardInterrupt to be raised. On Windows no
+        # blocking Future.result() wakes for Ctrl-C, so every thread waits this way there.
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            wait = _POLL if deadline is None else min(_POLL, deadline - time.monotonic())
             try:
-                return future.result(0.1)
+                return future.result(max(wait, 0.0))
             except concurrent.futures.TimeoutError:
-                if deadline is not None:
-                    deadline -= 0.1
-                    if deadline <= 0:
-                        raise
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     def _abandon(
         self,
