@@ -102,7 +102,9 @@ class AsyncClient:
             :class:`DigestAuth`, your own :class:`Auth`, or a callable ``fn(request)``; used
             for every request (a bare str is refused: say BearerAuth or a tuple).
         timeout: Seconds for the whole request, or a :class:`Timeout`; the default allows
-            10 s to connect and 60 s of server silence. ``None`` disables it.
+            10 s to connect, 60 s of server silence and 120 s for a response's headers
+            once its request is sent, and never cuts off a body that keeps arriving.
+            ``None`` disables it.
         retries: How many times to retry idempotent requests that failed to connect or got
             429/502/503/504, or a :class:`Retry` for finer control. Default 0.
         follow_redirects: Follow 3xx redirects (default True, like requests).

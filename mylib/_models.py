@@ -82,11 +82,16 @@ class Timeout:
         Timeout(10)                     # the whole request, redirects included: 10 s
         Timeout(total=60, connect=5)    # connect within 5 s, everything within 60 s
         Timeout(read=30)                # the server may go silent for at most 30 s
+        Timeout(read=30, headers=300)   # ... and must have answered 300 s after the request
         Timeout(None)                   # no limit at all (you asked for it)
 
     ``total`` covers the whole call (connecting, redirects, retries and reading the body),
-    ``connect`` the TCP and TLS set-up of one connection, and ``read`` the longest gap
-    between two pieces of the response. A bare number given as ``timeout=`` means ``total``.
+    ``connect`` the TCP and TLS set-up of one connection, ``read`` the longest gap between
+    two pieces of the response, and ``headers`` the wait for a response's headers once its
+    request has been sent (each hop's, so a server that drips its headers a byte at a time
+    cannot hold a call forever; the time to upload a body does not count). A bare number
+    given as ``timeout=`` means ``total``. The default is ``Timeout(connect=10, read=60,
+    headers=120)``: a body that keeps arriving is never cut off.
 
     Raises:
         TypeError: a value is not a number.
@@ -96,9 +101,10 @@ class Timeout:
     total: float | None = None
     connect: float | None = None
     read: float | None = None
+    headers: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("total", "connect", "read"):
+        for name in ("total", "connect", "read", "headers"):
             object.__setattr__(self, name, _check_seconds(f"timeout {name}", getattr(self, name)))
 
     @classmethod
@@ -118,9 +124,10 @@ class Timeout:
 
 _NO_TIMEOUT = Timeout()
 
-#: The default: connecting may take 10 s and the server may be silent for 60 s at a stretch,
-#: but a response that keeps arriving is never cut off (a large download is fine).
-DEFAULT_TIMEOUT = Timeout(connect=10.0, read=60.0)
+#: The default: connecting may take 10 s, the server may be silent for 60 s at a stretch and
+#: must have sent a response's headers 120 s after its request, but a body that keeps
+#: arriving is never cut off (a large download is fine).
+DEFAULT_TIMEOUT = Timeout(connect=10.0, read=60.0, headers=120.0)
 
 
 class _DefaultBodyLimit(int):

@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import json
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -364,3 +364,78 @@ def test_a_head_answered_with_a_body_returns_the_head_and_drops_the_connection(
         # the connection was idle), after the next response when that request had already
         # gone out on it; never kept for the second round.
         assert server.connections >= 2
+
+
+# -- a server that drips its headers (defect 11) -----------------------------------------------
+
+
+def _dripping_server() -> RawServer:
+    """Answers /drip with a head that never ends, one byte at a time, each well within any
+    read timeout; /slow-body with a head at once and a body that trickles in; anything else
+    (after reading its body) with 200 at once."""
+
+    async def handler(conn: Conn) -> None:
+        while (request := await conn.read_request()) is not None:
+            if " /drip " in request.request_line:
+                await conn.send(b"HTTP/1.1 200 OK\r\nX-Never-Ends: ")
+                while True:
+                    await conn.send(b"a")
+                    await asyncio.sleep(0.05)  # the drip itself, the server's pace
+            elif " /slow-body " in request.request_line:
+                await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n")
+                for _ in range(20):
+                    await conn.send(b"b")
+                    await asyncio.sleep(0.1)
+            else:
+                await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (
+                    len(request.body), request.body))
+
+    return RawServer(handler)
+
+
+@pytest.fixture(scope="module")
+def dripping() -> Iterator[RawServer]:
+    with _dripping_server() as server:
+        yield server
+
+
+def test_the_default_timeout_bounds_the_wait_for_headers() -> None:
+    assert mylib.Client().build_request("GET", "http://h/").timeout == mylib.Timeout(
+        connect=10, read=60, headers=120
+    )
+
+
+def test_a_server_dripping_its_headers_cannot_hold_a_call_forever(
+    make_client: ClientFactory, dripping: RawServer
+) -> None:
+    # Before: each byte restarted the read timeout, and the call lasted as long as the drip.
+    client = make_client(dripping.url, timeout=mylib.Timeout(connect=5, read=5, headers=1))
+    with pytest.raises(mylib.ReadTimeout, match="no response headers within 1 s"):
+        client.get("/drip")
+    assert client.get("/echo").ok  # the client goes on
+
+
+def test_a_stream_is_bounded_the_same_way(dripping: RawServer) -> None:
+    client = mylib.Client(dripping.url, timeout=mylib.Timeout(read=5, headers=1))
+    with pytest.raises(mylib.ReadTimeout), client.stream("GET", "/drip"):
+        pass
+
+
+def test_a_body_that_keeps_arriving_is_not_cut_off(
+    make_client: ClientFactory, dripping: RawServer
+) -> None:
+    # 2 s of trickling body against a 0.5 s bound on the headers: the bound is only theirs.
+    client = make_client(dripping.url, timeout=mylib.Timeout(read=5, headers=0.5))
+    assert client.get("/slow-body").content == b"b" * 20
+
+
+def test_a_slow_upload_does_not_count_against_the_headers_wait(
+    make_client: ClientFactory, dripping: RawServer
+) -> None:
+    async def slow_upload() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            await asyncio.sleep(0.25)  # a slow producer: 1 s of upload against 0.5 s
+            yield b"up"
+
+    client = make_client(dripping.url, timeout=mylib.Timeout(read=5, headers=0.5))
+    assert client.post("/echo", content=slow_upload()).content == b"up" * 4

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextvars
 import datetime
 import functools
 import ssl
@@ -84,6 +85,14 @@ _POOL_LIMIT: Final = 100
 CONTINUE_WAIT: Final = 1.0
 
 
+#: The ``Timeout.headers`` of the request being sent, for its connection's :class:`_Handler`
+#: (aiohttp passes nothing of ours from ``session.request`` to the protocol; this task's
+#: context reaches it, since aiohttp hands the protocol its settings in the same task).
+HEADERS_WAIT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "mylib_headers_wait", default=None
+)
+
+
 class _Request(aiohttp.ClientRequest):
     """aiohttp's request, except that a body held back for ``100 Continue`` goes out after
     :data:`CONTINUE_WAIT` without an answer. aiohttp alone would wait for the ``100``
@@ -130,8 +139,14 @@ class _Handler(ResponseHandler):
     _skip_stray = False
     _skipped = b""
 
+    #: This request's ``Timeout.headers``, armed once it has been sent (:meth:`start_timeout`).
+    _headers_wait: float | None = None
+    _headers_timer: asyncio.TimerHandle | None = None
+
     def set_response_params(self, **params: Any) -> None:
         super().set_response_params(**params)
+        self._stop_headers_timer()
+        self._headers_wait = HEADERS_WAIT.get()
         self._skip_stray = self._bodiless == "after"
         self._skipped = b""
         self._bodiless = "head" if params.get("skip_payload") else None
@@ -172,6 +187,42 @@ class _Handler(ResponseHandler):
 
     def _stray(self) -> None:
         self.force_close()
+        if self.transport is not None:
+            self.transport.close()
+
+    # The wait for the headers: aiohttp's read timeout restarts with every byte, so a server
+    # that drips its headers never meets it; this one starts when aiohttp has sent the whole
+    # request (it calls start_timeout() then) and ends when a final head is parsed.
+
+    def start_timeout(self) -> None:
+        super().start_timeout()
+        wait = self._headers_wait
+        if wait is not None and self._headers_timer is None:
+            self._headers_timer = self._loop.call_later(wait, self._headers_late, wait)
+
+    def feed_data(self, data: Any, size: int = 0) -> None:
+        if data[0].code >= 200 or data[0].code == 101:  # a final head, not a 1xx
+            self._stop_headers_timer()
+            self._headers_wait = None
+        super().feed_data(data, size)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._stop_headers_timer()
+        super().connection_lost(exc)
+
+    def _stop_headers_timer(self) -> None:
+        if self._headers_timer is not None:
+            self._headers_timer.cancel()
+            self._headers_timer = None
+
+    def _headers_late(self, wait: float) -> None:
+        self._headers_timer = None
+        self.set_exception(
+            aiohttp.ServerTimeoutError(
+                f"no response headers within {wait:g} s of sending the request "
+                "(Timeout.headers)"
+            )
+        )
         if self.transport is not None:
             self.transport.close()
 
@@ -315,28 +366,32 @@ class AiohttpTransport(AsyncTransport):
             data = _exactly(data, int(headers["Content-Length"]), request)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        with translating(request):
-            sending = session.request(
-                request.method,
-                url,
-                headers=headers,
-                cookies=cookies,
-                data=data,
-                chunked=chunked,
-                allow_redirects=False,
-                timeout=_aiohttp_timeout(request.timeout),
-                proxy=None if self._proxy is None else self._proxy(url),
-            )
-            if stream:
-                raw = await sending
-                if "Expect" in headers:
-                    _expecting(raw)
-                content = b""
-            else:
-                async with sending as raw:
+        headers_wait = HEADERS_WAIT.set(request.timeout.headers)
+        try:
+            with translating(request):
+                sending = session.request(
+                    request.method,
+                    url,
+                    headers=headers,
+                    cookies=cookies,
+                    data=data,
+                    chunked=chunked,
+                    allow_redirects=False,
+                    timeout=_aiohttp_timeout(request.timeout),
+                    proxy=None if self._proxy is None else self._proxy(url),
+                )
+                if stream:
+                    raw = await sending
                     if "Expect" in headers:
                         _expecting(raw)
-                    content = await _read_whole(raw, request)
+                    content = b""
+                else:
+                    async with sending as raw:
+                        if "Expect" in headers:
+                            _expecting(raw)
+                        content = await _read_whole(raw, request)
+        finally:
+            HEADERS_WAIT.reset(headers_wait)
         response = Response(
             raw.status,
             reason=raw.reason or "",

@@ -17,7 +17,7 @@ __all__ = ["make_client"]
 
 def test_default_timeout_is_finite() -> None:
     timeout = mylib.Client().build_request("GET", "http://h/").timeout
-    assert timeout == mylib.Timeout(connect=10, read=60)
+    assert timeout == mylib.Timeout(connect=10, read=60, headers=120)
 
 
 def test_float_timeout_means_total() -> None:
