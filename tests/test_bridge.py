@@ -6,6 +6,7 @@ import asyncio
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -213,15 +214,30 @@ def test_ctrl_c_while_a_call_is_being_submitted_leaves_no_coroutine_never_awaite
     bridge.call(_value, 0)  # the loop is running
     ran: list[str] = []
     real_submit = asyncio.run_coroutine_threadsafe
+    loop = bridge._loop
+    assert loop is not None
+    real_call_soon = loop.call_soon_threadsafe
+    # When the call was scheduled, the loop is held until the bridge hands it the clean-up
+    # (by then the call is marked abandoned): otherwise the work may start first, and a call
+    # that started is cancelled, not undone, so whether it "ran" would be a race.
+    gate = threading.Event()
+
+    def call_soon(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        handle = real_call_soon(callback, *args, **kwargs)
+        if getattr(callback, "__name__", "") == "reap_on_loop":
+            gate.set()
+        return handle
 
     async def work() -> None:
         ran.append("started")
 
     def interrupted_submit(coro: object, loop: asyncio.AbstractEventLoop) -> object:
         if scheduled:
+            real_call_soon(gate.wait, 10)
             real_submit(coro, loop)  # type: ignore[arg-type]
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(loop, "call_soon_threadsafe", call_soon)
     monkeypatch.setattr(asyncio, "run_coroutine_threadsafe", interrupted_submit)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
