@@ -50,7 +50,16 @@ _CONFLICTS = (
 
 
 def _default_dumps(value: Any) -> bytes:
-    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        text = jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:
+        # json.dumps would write NaN/Infinity, which no JSON parser accepts (pandas data
+        # holds them): refused before anything is sent.
+        raise ValueError(
+            f"json= holds NaN or Infinity, which JSON cannot represent ({exc}); replace them "
+            "(e.g. with None) first"
+        ) from None
+    return text.encode("utf-8")
 
 
 def encode_body(

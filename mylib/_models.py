@@ -468,6 +468,10 @@ class ResponseBase:
         """
         return self.status_code < 400
 
+    def __bool__(self) -> bool:
+        """:attr:`ok`, as in requests: ``if not response:`` catches a 4xx or 5xx."""
+        return self.status_code < 400
+
     @property
     def is_redirect(self) -> bool:
         """True for a redirect status with a Location header."""

@@ -1,0 +1,39 @@
+"""A requests script ported by changing the import (issue 10): what it relies on works.
+
+Each test names the requests behaviour a ported script meets, against a real local server
+and through both clients where it applies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import mylib
+from tests._server import TestServer
+from tests.client._support import ClientFactory, make_client
+
+__all__ = ["make_client"]
+
+
+def test_bool_of_a_response_is_ok_so_if_not_r_catches_errors(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    client = make_client(server.url)
+    assert client.get("/status/200") and client.get("/status/302", follow_redirects=False)
+    assert not client.get("/status/404") and not client.get("/status/503")
+    with mylib.Client(server.url).stream("GET", "/status/500") as r:
+        assert not r
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_json_with_nan_or_infinity_is_refused_before_sending(
+    make_client: ClientFactory, server: TestServer, bad: float
+) -> None:
+    before = server.hits.get("/anything", 0)
+    with pytest.raises(ValueError, match="NaN or Infinity"):
+        make_client(server.url).post("/anything", json={"price": bad})
+    assert server.hits.get("/anything", 0) == before
+    # Valid JSON still goes out as before.
+    assert make_client(server.url).post("/anything", json={"p": 1.5}).json()["json"] == {"p": 1.5}
