@@ -50,6 +50,7 @@ def build_request(
     timeout: TimeoutTypes | _Unset = UNSET,
     follow_redirects: bool | _Unset = UNSET,
     max_body_size: int | _Unset | None = UNSET,
+    **unknown: Any,
 ) -> Request:
     """The :class:`Request` for ``method url`` with a client's ``config`` and these options.
 
@@ -58,6 +59,8 @@ def build_request(
         ValueError: an option has an impossible value.
         InvalidURL: the URL is not http(s) with a host.
     """
+    if unknown:
+        raise _unknown_options(unknown)
     method = check_method(method)
     target = validate_url(join_url(config.base_url, to_url(url)))
     auth_scheme: Auth | None = config.auth
@@ -106,6 +109,37 @@ def build_request(
             config.max_body_size if max_body_size is UNSET else check_body_limit(max_body_size)
         ),
     )
+
+
+#: requests' names for what mylib spells differently, and the mylib way.
+_RENAMED = {
+    "allow_redirects": "follow_redirects=",
+    "stream": "client.stream(method, url, ...) in a with block",
+    "proxies": "proxy= on the client (one proxy URL)",
+    "hooks": "event_hooks= on the client",
+    "verify": "verify= on the client: mylib.Client(verify=...)",
+    "cert": "cert= on the client: mylib.Client(cert=...)",
+    "proxy": "proxy= on the client: mylib.Client(proxy=...)",
+}
+_OPTIONS = (
+    "params, headers, cookies, json, data, content, files, auth, timeout, follow_redirects, "
+    "max_body_size"
+)
+
+
+def _unknown_options(unknown: Mapping[str, Any]) -> TypeError:
+    hints = [
+        f"{name}= is requests' way; in mylib use {_RENAMED[name]}"
+        for name in unknown
+        if name in _RENAMED
+    ]
+    others = [name for name in unknown if name not in _RENAMED]
+    if others:
+        hints.append(
+            f"unknown option(s) {', '.join(o + '=' for o in others)}; a request takes "
+            f"{_OPTIONS}"
+        )
+    return TypeError("; ".join(hints))
 
 
 def _with_params(config: ClientConfig, url: URL, params: Any) -> URL:

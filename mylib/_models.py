@@ -109,14 +109,21 @@ class Timeout:
 
     @classmethod
     def coerce(cls, value: object, name: str = "timeout") -> Timeout:
-        """A Timeout from a Timeout, a number of seconds (the total) or None (no limit)."""
+        """A Timeout from a Timeout, a number of seconds (the total), None (no limit), or
+        requests' ``(connect, read)`` pair."""
         if isinstance(value, Timeout):
             return value
         if value is None:
             return _NO_TIMEOUT
+        if isinstance(value, tuple) and len(value) == 2:
+            return cls(
+                connect=_check_seconds(f"{name} connect", value[0]),
+                read=_check_seconds(f"{name} read", value[1]),
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(
-                f"{name} must be a number of seconds, a mylib.Timeout or None, "
+                f"{name} must be a number of seconds, a (connect, read) pair, a mylib.Timeout "
+                "or None, "
                 f"not {type(value).__name__}"
             )
         return cls(total=_check_seconds(name, value))

@@ -37,3 +37,34 @@ def test_json_with_nan_or_infinity_is_refused_before_sending(
     assert server.hits.get("/anything", 0) == before
     # Valid JSON still goes out as before.
     assert make_client(server.url).post("/anything", json={"p": 1.5}).json()["json"] == {"p": 1.5}
+
+
+@pytest.mark.parametrize(
+    ("option", "way"),
+    [
+        ({"allow_redirects": False}, "follow_redirects="),
+        ({"stream": True}, r"client.stream\(method, url, ...\)"),
+        ({"proxies": {"http": "http://p:1"}}, "proxy= on the client"),
+        ({"verify": False}, r"mylib.Client\(verify=...\)"),
+    ],
+)
+def test_requests_keywords_name_the_mylib_way(
+    make_client: ClientFactory, option: dict[str, object], way: str
+) -> None:
+    with pytest.raises(TypeError, match=way) as info:
+        make_client("http://127.0.0.1:9").get("/", **option)
+    assert "build_request()" not in str(info.value)  # no private or internal name
+    with pytest.raises(TypeError, match=r"unknown option.*spam="):
+        mylib.Client().build_request("GET", "http://h/", spam=1)  # type: ignore[call-arg]
+
+
+def test_a_requests_timeout_pair_is_connect_and_read(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    client = make_client(server.url)
+    assert client.build_request("GET", "/get", timeout=(3, 27)).timeout == mylib.Timeout(
+        connect=3, read=27
+    )
+    assert client.get("/get", timeout=(5, 30)).ok
+    with pytest.raises(ValueError, match="timeout read"):
+        mylib.Client(timeout=(5, -1))
