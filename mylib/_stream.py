@@ -84,7 +84,7 @@ class _StreamFace(ResponseBase):
 
     _content: bytes | None
     _json_loads: Callable[..., Any]
-    _UNREAD = "the body has not been read: call aread() (read() when blocking)"
+    _UNREAD = "the body has not been read: call aread() first"
 
     @property
     def content(self) -> bytes:
@@ -373,8 +373,6 @@ class StreamResponse(_StreamFace):
         KeyboardInterrupt: Ctrl-C; the stream is closed on the loop.
     """
 
-    _UNREAD = "the body has not been read: call read() first"
-
     def __init__(self, inner: AsyncStreamResponse, bridge: Bridge) -> None:
         self._copy_base(inner)
         self._json_loads = inner._json_loads
@@ -395,6 +393,24 @@ class StreamResponse(_StreamFace):
     def state(self) -> StreamState:
         """The stream's :class:`StreamState`."""
         return self._inner.state
+
+    @property
+    def content(self) -> bytes:
+        """The body: the rest of it is read on first access (as requests does with
+        ``stream=True``), so ``.text`` and ``.json()`` work too.
+
+        Raises:
+            RuntimeError: the body was consumed by iterating it.
+            ClientClosedError: the stream was closed before its body was read.
+        """
+        if self._content is None:
+            if self._started:
+                raise RuntimeError(
+                    "the body was consumed by iterating it (iter_bytes/iter_text/iter_lines), "
+                    "so it is not kept; keep the chunks, or use .content instead of iterating"
+                )
+            return self.read()
+        return self._content
 
     @property
     def closed(self) -> bool:

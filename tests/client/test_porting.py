@@ -68,3 +68,27 @@ def test_a_requests_timeout_pair_is_connect_and_read(
     assert client.get("/get", timeout=(5, 30)).ok
     with pytest.raises(ValueError, match="timeout read"):
         mylib.Client(timeout=(5, -1))
+
+
+def test_a_stream_body_is_read_on_first_access_of_content_text_or_json(
+    server: TestServer,
+) -> None:
+    client = mylib.Client(server.url)
+    with client.stream("GET", "/json") as r:
+        assert r.json() == client.get("/json").json()  # read in full on first access
+        assert r.closed and r.content == r.text.encode()
+    with client.stream("GET", "/bytes/1000") as r:
+        assert len(r.content) == 1000
+
+
+def test_content_after_iterating_a_stream_says_the_body_was_consumed(
+    server: TestServer,
+) -> None:
+    with mylib.Client(server.url).stream("GET", "/bytes/1000") as r:
+        assert sum(len(c) for c in r.iter_bytes(100)) == 1000
+        with pytest.raises(RuntimeError, match="consumed by iterating"):
+            r.content  # noqa: B018
+    with mylib.Client(server.url).stream("GET", "/bytes/1000") as unread:
+        pass
+    with pytest.raises(mylib.ClientClosedError, match="closed"):
+        unread.text  # noqa: B018  (the with block closed it unread)
