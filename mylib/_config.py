@@ -78,12 +78,28 @@ def check_params(value: object) -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def _context_from_files(cafile: str | None, cert: tuple[str, str | None] | None) -> ssl.SSLContext:
+def _context_from_files(
+    cafile: str | None, cert: tuple[str, str | None] | None, capath: str | None = None
+) -> ssl.SSLContext:
     # Cached: building a context costs ~20 ms; one per configuration, shared by all clients.
-    context = ssl.create_default_context(cafile=cafile)
+    context = ssl.create_default_context(cafile=cafile, capath=capath)
     if cert is not None:
         context.load_cert_chain(cert[0], cert[1])
     return context
+
+
+def _cert_pair(cert: object) -> tuple[str, str | None] | None:
+    if cert is None:
+        return None
+    if isinstance(cert, (str, os.PathLike)):
+        return (os.fspath(cert), None)
+    if (
+        isinstance(cert, tuple)
+        and len(cert) == 2
+        and all(isinstance(part, (str, os.PathLike)) for part in cert)
+    ):
+        return (os.fspath(cert[0]), os.fspath(cert[1]))
+    raise TypeError("cert must be a path, or a (certfile, keyfile) tuple of paths")
 
 
 def make_ssl(verify: object, cert: object) -> ssl.SSLContext | bool:
@@ -93,19 +109,7 @@ def make_ssl(verify: object, cert: object) -> ssl.SSLContext | bool:
         TypeError: ``verify`` or ``cert`` has the wrong type.
         ValueError: the CA bundle does not exist, or a client cert comes with a context.
     """
-    cert_pair: tuple[str, str | None] | None
-    if cert is None:
-        cert_pair = None
-    elif isinstance(cert, (str, os.PathLike)):
-        cert_pair = (os.fspath(cert), None)
-    elif (
-        isinstance(cert, tuple)
-        and len(cert) == 2
-        and all(isinstance(part, (str, os.PathLike)) for part in cert)
-    ):
-        cert_pair = (os.fspath(cert[0]), os.fspath(cert[1]))
-    else:
-        raise TypeError("cert must be a path, or a (certfile, keyfile) tuple of paths")
+    cert_pair = _cert_pair(cert)
     if isinstance(verify, ssl.SSLContext):
         if cert_pair is not None:
             raise ValueError("cert= cannot be combined with an SSLContext in verify=; "
@@ -125,11 +129,40 @@ def make_ssl(verify: object, cert: object) -> ssl.SSLContext | bool:
         path = os.fspath(verify)
         if not os.path.exists(path):
             raise ValueError(f"verify= names a CA bundle that does not exist: {path!r}")
+        if os.path.isdir(path):
+            return _context_from_files(None, cert_pair, path)
         return _context_from_files(path, cert_pair)
     raise TypeError(
         "verify must be True, False, a path to a CA bundle or an ssl.SSLContext, "
         f"not {type(verify).__name__}"
     )
+
+
+#: CA bundles named by the environment, in the order requests reads them.
+_CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def environment_verify(cert: object) -> ssl.SSLContext | bool:
+    """What ``verify=True`` means with ``trust_env``: the CA bundle of REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE (a file or a folder, as requests reads them), else the OpenSSL variables
+    SSL_CERT_FILE / SSL_CERT_DIR, else the system's CAs; read when the client is made.
+
+    Raises:
+        ValueError: a variable names a path that does not exist (the message names it).
+    """
+    for name in _CA_BUNDLE_VARIABLES:
+        path = os.environ.get(name)
+        if path:
+            if not os.path.exists(path):
+                raise ValueError(f"{name} names a CA bundle that does not exist: {path!r}")
+            return make_ssl(path, cert)
+    cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None
+    if cafile is None and capath is None:
+        return make_ssl(True, cert)
+    for name, path in (("SSL_CERT_FILE", cafile), ("SSL_CERT_DIR", capath)):
+        if path is not None and not os.path.exists(path):
+            raise ValueError(f"{name} names a CA bundle that does not exist: {path!r}")
+    return _context_from_files(cafile, _cert_pair(cert), capath)
 
 
 def make_config(
@@ -185,7 +218,7 @@ def make_config(
         retry=Retry.coerce(retries),
         follow_redirects=check_bool("follow_redirects", follow_redirects),
         max_redirects=max_redirects,
-        ssl=make_ssl(verify, cert),
+        ssl=environment_verify(cert) if verify is True and use_env else make_ssl(verify, cert),
         proxy=proxy_url,
         trust_env=use_env,
         env_proxies=(
