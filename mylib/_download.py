@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ReadError, redact_url
-from ._models import Request, ResponseBase
+from ._models import Request, ResponseBase, stream_limit
 from ._progress import Bar, make_bar, require_tqdm
 from ._stream import AsyncStreamContext, StreamResponse, open_stream
 
@@ -217,11 +217,18 @@ class _PartFile:
         headers = base.headers.copy()
         # Offsets count the bytes as stored; a compressed body would count other bytes.
         headers["Accept-Encoding"] = "identity"
+        changes: dict[str, Any] = {}
         if self.offset:
             headers["Range"] = f"bytes={self.offset}-"
             if self._if_range:
                 headers["If-Range"] = self._if_range
-        return base.replace(headers=headers)
+            limit = stream_limit(base.max_body_size)
+            if limit is not None:
+                # A limit given bounds the file, not each attempt at it: what is on disk
+                # counts. (A server that ignores the Range and sends the whole file is held
+                # to the same rest, so such a file may be refused a little early.)
+                changes["max_body_size"] = max(0, limit - self.offset)
+        return base.replace(headers=headers, **changes)
 
     def start(self, action: _Action, response: ResponseBase) -> None:
         """Get the file ready for the body that ``action`` calls for."""

@@ -203,6 +203,12 @@ class LoopThreadError(Error, RuntimeError):
 _SECRET_NAME = re.compile(
     r"token|key|secret|pass|pwd|auth|sig|session|credential|code", re.IGNORECASE
 )
+#: A secret-looking query parameter in a text: its name and ``=``, then its value.
+_SECRET_PARAM = re.compile(
+    r"([?&;][^=&;#\s'\"]*(?:token|key|secret|pass|pwd|auth|sig|session|credential|code)"
+    r"[^=&;#\s'\"]*=)[^&;#\s'\"]*",
+    re.IGNORECASE,
+)
 #: The ``user:password@`` of any URL in a text (greedy up to the authority's last ``@``).
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"]*@")
 
@@ -226,5 +232,8 @@ def redact_url(url: URL | str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with the user info of every URL in it removed (for engine messages)."""
-    return _USERINFO.sub(r"\1", text)
+    """``text`` with the user info of every URL in it removed, and the values of query
+    parameters whose names look like credentials masked (for engine messages, which quote
+    URLs whole, and URLs that do not parse)."""
+    return _SECRET_PARAM.sub(r"\1***", _USERINFO.sub(r"\1", text))
+

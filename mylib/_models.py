@@ -165,9 +165,16 @@ def check_body_limit(value: object) -> int | None:
 
 def announced_size(headers: Mapping[str, str], status: int, method: str) -> int | None:
     """The body size the headers announce (after decompression: so only for a body without
-    Content-Encoding), or None. A HEAD or a 304 announces a body that is not sent."""
+    Content-Encoding), or None. A HEAD, a 1xx, a 204 or a 304 has no body, whatever it
+    announces."""
     length = headers.get("Content-Length")
-    if length is None or "Content-Encoding" in headers or method == "HEAD" or status == 304:
+    if (
+        length is None
+        or "Content-Encoding" in headers
+        or method == "HEAD"
+        or status in (204, 304)
+        or status < 200
+    ):
         return None
     return int(length) if length.isdigit() else None
 

@@ -38,6 +38,7 @@ import builtins
 import contextvars
 import datetime
 import functools
+import re
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from types import TracebackType
@@ -95,50 +96,60 @@ HEADERS_WAIT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 
 class _Request(aiohttp.ClientRequest):
     """aiohttp's request, except that a body held back for ``100 Continue`` goes out after
-    :data:`CONTINUE_WAIT` without an answer. aiohttp alone would wait for the ``100``
-    forever, and its read timeout only starts once the body is sent."""
+    :data:`CONTINUE_WAIT` without an answer: aiohttp alone would wait for the ``100``
+    forever, with no read timeout running (it starts once the body is sent). The wait starts
+    when the head is written (not while connecting), and a final answer that comes first
+    means the body is never sent (:class:`_Handler` records it)."""
 
-    def update_expect_continue(self, expect: bool = False) -> None:
-        super().update_expect_continue(expect)
+    async def write_bytes(self, writer: Any, conn: Any, *args: Any, **kwargs: Any) -> None:
         waiter: asyncio.Future[bool] | None = getattr(self, "_continue", None)
-        if waiter is not None:
-            go_ahead = self.loop.call_later(CONTINUE_WAIT, _go_ahead, waiter)
+        if waiter is not None and not waiter.done():
+            go_ahead = self.loop.call_later(CONTINUE_WAIT, _go_ahead, waiter, conn.protocol)
             waiter.add_done_callback(lambda _: go_ahead.cancel())
+        await super().write_bytes(writer, conn, *args, **kwargs)
 
 
-def _go_ahead(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
+def _go_ahead(waiter: asyncio.Future[bool], protocol: Any) -> None:
+    if not waiter.done() and not getattr(protocol, "answered", False):
         waiter.set_result(True)
 
 
-def _expecting(raw: aiohttp.ClientResponse) -> None:
-    """After ``Expect: 100-continue``, a final answer other than a success may have come
-    before the body was sent, or while it was: the connection's state is unknown, so it is
-    not reused."""
-    if raw.status >= 300 and raw.connection is not None and raw.connection.protocol:
-        raw.connection.protocol.force_close()
+#: A status line, where stray bytes end and a response begins.
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3}[ \r]")
+#: Statuses whose responses never have a body (besides any answer to a HEAD).
+_NO_BODY = frozenset({204, 304})
 
 
 class _Handler(ResponseHandler):
-    """aiohttp's connection protocol, except that a response that has no body (to a HEAD)
-    but comes with one anyway is still the answer.
+    """aiohttp's connection protocol, with three differences.
 
-    aiohttp parses what follows such a head as the next response and fails with "Bad status
-    line": the HEAD itself when the stray body came in the same read, or the next request on
-    the connection when it came later. Here the head goes to aiohttp alone; stray bytes after
-    it close the connection if it is idle, and are dropped from the front of the next
-    response if that request was already sent (up to its ``HTTP/``), which then closes the
-    connection. What the server meant by them is unknown, so the connection is never reused.
+    **A response that has no body but comes with one** (to a HEAD, a 204, a 304) is still
+    the answer. aiohttp would parse what follows its head as the next response and fail with
+    "Bad status line": this response when the stray body came in the same read, or the next
+    request on the connection when it came later. Here each head is held until it is whole,
+    and handed to aiohttp alone when it has no body; stray bytes after it close the
+    connection if it is idle, or are dropped from the front of the next response (up to its
+    status line) if that request was already sent, which then closes the connection. What
+    the server meant by them is unknown, so the connection is never reused.
+
+    **A final answer that comes before the request's body was sent** (while an
+    ``Expect: 100-continue`` body waits, or mid-upload) is recorded (``answered``, so the
+    held-back body is never sent) and the connection is not reused: what the server read of
+    the body is unknown.
+
+    **The wait for the headers is bounded** (``Timeout.headers``, below).
     """
 
-    #: For a response without a body: "head" until its head has arrived, then "after".
-    _bodiless: str | None = None
-    #: The last bytes seen while waiting for the head (its end may straddle two reads).
-    _carry = b""
-    #: The previous response had no body: drop anything before this one's "HTTP/".
+    #: "head" while a response's head is arriving, "after" once a bodiless one's has.
+    _head: str | None = None
+    _pending = b""
+    _method_bodiless = False
+    #: The previous response had no body: drop anything before this one's status line.
     _skip_stray = False
-    _skipped = b""
-
+    #: The request has been sent in full (aiohttp calls start_timeout() then).
+    _sent = False
+    #: A final head arrived for the current request.
+    answered = False
     #: This request's ``Timeout.headers``, armed once it has been sent (:meth:`start_timeout`).
     _headers_wait: float | None = None
     _headers_timer: asyncio.TimerHandle | None = None
@@ -147,41 +158,51 @@ class _Handler(ResponseHandler):
         super().set_response_params(**params)
         self._stop_headers_timer()
         self._headers_wait = HEADERS_WAIT.get()
-        self._skip_stray = self._bodiless == "after"
-        self._skipped = b""
-        self._bodiless = "head" if params.get("skip_payload") else None
-        self._carry = b""
+        self._skip_stray = self._head == "after"
+        self._method_bodiless = bool(params.get("skip_payload"))
+        self._head = "head"
+        self._pending = b""
+        self._sent = self.answered = False
 
     def data_received(self, data: bytes) -> None:
-        if self._skip_stray and data:
-            seen = self._skipped + data
-            at = seen.find(b"HTTP/")
-            if at != 0 and not b"HTTP/".startswith(seen):
+        if self._head is None or not data:
+            return super().data_received(data)
+        if self._head == "after":
+            return self._stray()
+        seen = self._pending + data
+        if self._skip_stray:
+            found = _STATUS_LINE.search(seen)
+            if found is None or found.start() > 0:
                 self.force_close()  # stray bytes came first: not reused after this
-            if at < 0:
-                self._skipped = seen[-4:]  # it may end with the start of "HTTP/"
+            if found is None:
+                self._pending = seen[-16:]  # it may end with the start of a status line
                 return None
             self._skip_stray = False
-            self._skipped = b""
-            data = seen[at:]
-        if self._bodiless is None or not data:
-            return super().data_received(data)
-        if self._bodiless == "after":
-            return self._stray()
-        seen = self._carry + data
-        start = 0
+            seen = seen[found.start() :]
         while True:
-            end = seen.find(b"\r\n\r\n", start)
+            end = seen.find(b"\r\n\r\n")
             if end < 0:
-                self._carry = seen[-3:]
-                return super().data_received(data)
-            if seen[start + 9 : start + 10] != b"1":  # not an informational 1xx head
+                if len(seen) > _READ_BUFSIZE:  # no head this long: let aiohttp refuse it
+                    self._head = None
+                    return super().data_received(seen)
+                self._pending = seen
+                if data:
+                    self._reschedule_timeout()  # bytes arrived: the read timeout restarts
+                return None
+            status = seen[9:12]
+            if status[:1] != b"1" or status == b"101":
                 break
-            start = end + 4
-        cut = end + 4 - len(self._carry)
-        self._bodiless = "after"
-        super().data_received(data[:cut])
-        if cut < len(data):
+            # An informational head (a 100 Continue, a 103) goes to aiohttp at once.
+            head, seen = seen[: end + 4], seen[end + 4 :]
+            super().data_received(head)
+            data = seen
+        self._pending = b""
+        if not (self._method_bodiless or (status.isdigit() and int(status) in _NO_BODY)):
+            self._head = None
+            return super().data_received(seen)
+        self._head = "after"
+        super().data_received(seen[: end + 4])
+        if end + 4 < len(seen):
             self._stray()
         return None
 
@@ -196,6 +217,7 @@ class _Handler(ResponseHandler):
 
     def start_timeout(self) -> None:
         super().start_timeout()
+        self._sent = True
         wait = self._headers_wait
         if wait is not None and self._headers_timer is None:
             self._headers_timer = self._loop.call_later(wait, self._headers_late, wait)
@@ -204,6 +226,9 @@ class _Handler(ResponseHandler):
         if data[0].code >= 200 or data[0].code == 101:  # a final head, not a 1xx
             self._stop_headers_timer()
             self._headers_wait = None
+            self.answered = True
+            if not self._sent:
+                self.force_close()  # answered before the body was sent (see the class)
         super().feed_data(data, size)
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -353,15 +378,16 @@ class AiohttpTransport(AsyncTransport):
             headers = headers.copy()
             cookies = parse_cookie_header(headers.popall("Cookie"))
         data = request.content
-        chunked = None
         if isinstance(data, Multipart):
             data = _form_data(data)
-        elif "Transfer-Encoding" in headers:
+        chunked = None
+        if "Transfer-Encoding" in headers:
             # "chunked", checked by the hop: aiohttp writes the framing itself (left in the
-            # headers, it would add a Content-Length and send the body unchunked).
+            # headers, it would add a Content-Length and send the body unchunked). With no
+            # body there is nothing to frame (aiohttp would write a lone end-of-chunks).
             headers = headers.copy()
             del headers["Transfer-Encoding"]
-            chunked = True
+            chunked = True if data is not None else None
         elif "Content-Length" in headers and isinstance(data, AsyncIterable):
             data = _exactly(data, int(headers["Content-Length"]), request)
         loop = asyncio.get_running_loop()
@@ -382,13 +408,9 @@ class AiohttpTransport(AsyncTransport):
                 )
                 if stream:
                     raw = await sending
-                    if "Expect" in headers:
-                        _expecting(raw)
                     content = b""
                 else:
                     async with sending as raw:
-                        if "Expect" in headers:
-                            _expecting(raw)
                         content = await _read_whole(raw, request)
         finally:
             HEADERS_WAIT.reset(headers_wait)
@@ -606,5 +628,6 @@ class translating:
         if ours is None:
             return
         if ours is exc.__cause__:
+            scrub(exc)  # still reachable as the new error's __context__
             raise ours from None  # the engine's wrapper adds nothing to mylib's own error
         raise ours from exc
