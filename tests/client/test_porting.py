@@ -7,8 +7,10 @@ and through both clients where it applies.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
+import trustme
 
 import mylib
 from tests._server import TestServer
@@ -92,3 +94,36 @@ def test_content_after_iterating_a_stream_says_the_body_was_consumed(
         pass
     with pytest.raises(mylib.ClientClosedError, match="closed"):
         unread.text  # noqa: B018  (the with block closed it unread)
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_a_ca_bundle_from_the_environment_is_trusted(
+    make_client: ClientFactory, tls_server: TestServer, monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+) -> None:
+    url = tls_server.url + "/get"
+    with pytest.raises(mylib.TLSError):
+        make_client().get(url)  # the test CA is not a system CA
+    monkeypatch.setenv(variable, str(tls_server.ca_path))
+    assert make_client().get(url).ok
+    with pytest.raises(mylib.TLSError):
+        make_client(trust_env=False).get(url)  # trust_env=False ignores the environment
+
+
+def test_an_explicit_verify_wins_over_the_environment(
+    tls_server: TestServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes(trustme.CA().cert_pem.bytes())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
+    url = tls_server.url + "/get"
+    with pytest.raises(mylib.TLSError):
+        mylib.Client().get(url)  # the environment's bundle is used...
+    assert mylib.Client(verify=str(tls_server.ca_path)).get(url).ok  # ...unless verify= says
+    assert mylib.Client(verify=False).get(url).ok
+
+
+def test_a_ca_bundle_variable_naming_no_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/no/such/bundle.pem")
+    with pytest.raises(ValueError, match="CURL_CA_BUNDLE names a CA bundle that does not exist"):
+        mylib.Client()
