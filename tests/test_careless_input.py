@@ -227,3 +227,28 @@ def test_a_request_hook_that_sets_a_wrong_content_length_is_caught_too(
     client = make_client(wire.url, timeout=10, event_hooks={"request": [bad]})
     with pytest.raises(mylib.InvalidHeader, match="does not match"):
         client.post("/", content=b"hello")
+
+
+def test_transfer_encoding_chunked_with_files_is_chunked_only(
+    make_client: ClientFactory, wire: RawServer
+) -> None:
+    client = make_client(wire.url, timeout=10)
+    assert client.post(
+        "/", headers={"Transfer-Encoding": "chunked"}, files={"f": ("a.txt", b"data")}
+    ).ok
+    sent = _last(wire)
+    assert sent.chunked and b"data" in sent.body
+    assert sent.headers_named("Content-Length") == []
+
+
+def test_transfer_encoding_chunked_without_a_body_writes_no_stray_bytes(
+    make_client: ClientFactory, wire: RawServer
+) -> None:
+    client = make_client(wire.url, timeout=10)
+    before = len(wire.requests)
+    assert client.get("/a", headers={"Transfer-Encoding": "chunked"}).ok
+    assert client.get("/b").ok
+    # Two requests, not a third made of a lone end-of-chunks marker.
+    assert [r.request_line for r in wire.requests[before:]] == [
+        "GET /a HTTP/1.1", "GET /b HTTP/1.1"
+    ]

@@ -294,3 +294,19 @@ def test_bad_resume_arguments_fail_before_the_request(tmp_path: Path) -> None:
             client.download("http://files.test/f", tmp_path / "f.bin", resume=True,
                             headers={"Range": "bytes=5-"})
     assert not m.called and os.listdir(tmp_path) == []
+
+
+def test_resuming_does_not_get_around_max_body_size(
+    files: tuple[RangeFiles, str], tmp_path: Path
+) -> None:
+    # What is on disk counts against the limit: repeating the resumed download is refused,
+    # not a way to fetch a file larger than the limit in pieces.
+    _, url = files
+    _partial(tmp_path, _BODY[: len(_BODY) // 2], '"v1"')
+    limit = len(_BODY) // 2 + 10  # the whole file is larger; the rest alone is not
+    with pytest.raises(mylib.ResponseTooLarge):
+        mylib.Client(url).download("/file", tmp_path / "f.bin", resume=True, max_body_size=limit)
+    assert not (tmp_path / "f.bin").exists()
+    assert mylib.Client(url).download(
+        "/file", tmp_path / "f.bin", resume=True, max_body_size=len(_BODY)
+    ).read_bytes() == _BODY

@@ -385,7 +385,7 @@ def _dripping_server() -> RawServer:
                 await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n")
                 for _ in range(20):
                     await conn.send(b"b")
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.2)
             else:
                 await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (
                     len(request.body), request.body))
@@ -424,8 +424,8 @@ def test_a_stream_is_bounded_the_same_way(dripping: RawServer) -> None:
 def test_a_body_that_keeps_arriving_is_not_cut_off(
     make_client: ClientFactory, dripping: RawServer
 ) -> None:
-    # 2 s of trickling body against a 0.5 s bound on the headers: the bound is only theirs.
-    client = make_client(dripping.url, timeout=mylib.Timeout(read=5, headers=0.5))
+    # 4 s of trickling body against a 2 s bound on the headers: the bound is only theirs.
+    client = make_client(dripping.url, timeout=mylib.Timeout(read=5, headers=2))
     assert client.get("/slow-body").content == b"b" * 20
 
 
@@ -434,8 +434,94 @@ def test_a_slow_upload_does_not_count_against_the_headers_wait(
 ) -> None:
     async def slow_upload() -> AsyncIterator[bytes]:
         for _ in range(4):
-            await asyncio.sleep(0.25)  # a slow producer: 1 s of upload against 0.5 s
+            await asyncio.sleep(0.75)  # a slow producer: 3 s of upload against 2 s
             yield b"up"
 
-    client = make_client(dripping.url, timeout=mylib.Timeout(read=5, headers=0.5))
+    client = make_client(dripping.url, timeout=mylib.Timeout(read=5, headers=2))
     assert client.post("/echo", content=slow_upload()).content == b"up" * 4
+
+
+# -- review regressions: early final answers, split heads, bodiless statuses --------------------
+
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("status", [b"200 OK", b"413 Content Too Large"])
+def test_a_final_answer_before_the_100_means_the_body_is_never_sent(
+    make_client: ClientFactory, status: bytes
+) -> None:
+    # The answer's own body takes longer than the 1 s wait: the body held back must still
+    # not go out after it (the server would read it as a request of its own).
+    async def handler(conn: Conn) -> None:
+        if not await conn.read_head():
+            return
+        await conn.send(b"HTTP/1.1 " + status + b"\r\nContent-Length: 4\r\n\r\nno")
+        await asyncio.sleep(1.5)  # the server's pace: the rest of its answer comes late
+        await conn.send(b"pe")
+        rest = await conn.reader.read()  # until the client hangs up
+        server.requests.append(WireRequest(b"after", rest))
+        server.disconnected.set()
+
+    server = RawServer(handler)
+    with server:
+        r = make_client(server.url, timeout=30).post("/", headers=EXPECT, content=SMUGGLED)
+        assert r.content == b"nope"
+        # The connection that got the early answer is closed, not kept for another request,
+        # and the held-back body never went out on it.
+        assert server.disconnected.wait(10)
+    assert [w.body for w in server.requests] == [b""]
+
+
+_BODILESS_ANSWERS = {
+    "split-1xx-head": [b"HTTP/1.1 103 Ear", b"ly Hints\r\nLink: </a>\r\n\r\n",
+                       b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kind: a\r\n\r\nhello"],
+    "split-final-head": [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-K", b"ind1: a\r\nX-Kind: a"
+                         b"\r\n\r\nhello"],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_BODILESS_ANSWERS))
+def test_a_head_answer_split_across_reads_is_read_whole(
+    make_client: ClientFactory, kind: str
+) -> None:
+    async def handler(conn: Conn) -> None:
+        while (wire := await conn.read_request()) is not None:
+            if wire.method == "HEAD":
+                for data in _BODILESS_ANSWERS[kind]:
+                    await conn.send(data)
+                    await asyncio.sleep(0.05)  # the server's pace: separate reads
+            else:
+                await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with RawServer(handler) as server:
+        client = make_client(server.url, timeout=10)
+        r = client.head("/")
+        assert (r.status_code, r.headers["X-Kind"]) == (200, "a")
+        assert client.get("/").content == b"ok"
+
+
+@pytest.mark.parametrize("status", [b"204 No Content", b"304 Not Modified"])
+def test_a_204_or_304_with_a_body_is_still_the_answer(
+    make_client: ClientFactory, status: bytes
+) -> None:
+    async def handler(conn: Conn) -> None:
+        while (wire := await conn.read_request()) is not None:
+            if " /odd " in wire.request_line:
+                await conn.send(b"HTTP/1.1 " + status + b"\r\nContent-Length: 5\r\n\r\nhello")
+            else:
+                await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with RawServer(handler) as server:
+        client = make_client(server.url, timeout=10)
+        for _ in range(2):
+            assert client.get("/odd").status_code == int(status[:3])
+            assert client.get("/").content == b"ok"
+
+
+def test_a_204_announcing_a_large_body_is_not_too_large(make_client: ClientFactory) -> None:
+    async def handler(conn: Conn) -> None:
+        while await conn.read_request() is not None:
+            await conn.send(b"HTTP/1.1 204 No Content\r\nContent-Length: 1073741824\r\n\r\n")
+
+    with RawServer(handler) as server:
+        assert make_client(server.url, max_body_size=MiB).get("/").status_code == 204

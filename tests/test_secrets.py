@@ -122,7 +122,18 @@ SCENARIOS: dict[str, Callable[[int], None]] = {
         url, headers={"Authorization": "Bearer " + B}, timeout=0.5)),
     "digest-refused": lambda port: mylib.get(
         f"http://127.0.0.1:{port}/", auth=mylib.DigestAuth("auser", A)),
-    # a secret-looking query value
+    # a body that breaks its Content-Length, sent through a proxy with user info (the
+    # engine's wrapper stays reachable as the error's __context__)
+    "proxy-bad-body": lambda port: _with_server(SILENT, lambda url: mylib.Client(
+        proxy=_userinfo(url, "puser", P)).post(
+            "http://example.test/", headers={"Content-Length": "4"},
+            content=iter([b"hel", b"lo"]), timeout=10)),
+    # a secret-looking query value, also where the engine's message quotes the URL
+    "query-bad-status-line": lambda port: _with_server(
+        b"NOT HTTP\r\n\r\n", lambda url: mylib.get(url + f"/x?api_key={Q}", timeout=10)),
+    "query-connect-timeout": lambda port: _with_server(SILENT, lambda url: mylib.get(
+        url.replace("http://", "https://") + f"/x?token={Q}",
+        timeout=mylib.Timeout(connect=0.5))),
     "query-refused": lambda port: mylib.get(f"http://127.0.0.1:{port}/?api_key={Q}"),
     "query-timeout": lambda port: _with_server(
         SILENT, lambda url: mylib.get(url + f"/?token={Q}", timeout=0.5)),

@@ -569,7 +569,11 @@ def scrub(exc: BaseException | None) -> None:
 
 
 def _without_user(url: URL) -> URL:
-    return url.with_user(None) if url.user is not None or url.password is not None else url
+    """``url`` as mylib quotes URLs: no user info, secret-looking query values masked."""
+    try:
+        return URL(redact_url(url))
+    except ValueError:
+        return url.with_user(None).with_query(None)
 
 
 def translate(exc: BaseException, request: Request | None) -> Error | None:
