@@ -245,9 +245,33 @@ def proxy_for(config: ClientConfig, url: URL) -> URL | str | None:
 def _environment_proxy(env: tuple[tuple[str, str], ...], scheme: str, host: str) -> str | None:
     # Cached per (environment, host): proxy_bypass_environment parses NO_PROXY every call.
     proxies = dict(env)
-    proxy = proxies.get(scheme) or proxies.get("all")
+    key = scheme if proxies.get(scheme) else "all"
+    proxy = proxies.get(key)
     if proxy is None or urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
         host, proxies
     ):
         return None
-    return proxy
+    return _usable_proxy(f"{key.upper()}_PROXY", proxy)
+
+
+def _usable_proxy(variable: str, value: str) -> str:
+    """An environment proxy as people write them (``proxy:3128`` means
+    ``http://proxy:3128``), checked to be an http(s) URL with a host.
+
+    Raises:
+        InvalidURL: naming the variable and its value (without credentials).
+    """
+    text = value.strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        url = URL(text)
+        usable = url.scheme in ("http", "https") and bool(url.host)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise InvalidURL(
+            f"{variable}={redact_url(value)!r} is not a usable proxy: mylib takes an http(s) "
+            "proxy URL such as http://proxy:3128 (unset the variable, or give trust_env=False)"
+        )
+    return text

@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 import mylib
+from tests._raw import Conn, RawServer
 from tests._server import TestServer
 from tests.client._support import ClientFactory, make_client
 
@@ -127,3 +128,25 @@ def test_a_ca_bundle_variable_naming_no_file_is_named(monkeypatch: pytest.Monkey
     monkeypatch.setenv("CURL_CA_BUNDLE", "/no/such/bundle.pem")
     with pytest.raises(ValueError, match="CURL_CA_BUNDLE names a CA bundle that does not exist"):
         mylib.Client()
+
+
+def test_an_environment_proxy_without_a_scheme_is_http(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def proxy(conn: Conn) -> None:
+        while server.record(await conn.read_request()) is not None:
+            await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nproxied")
+
+    with RawServer(proxy) as server:
+        monkeypatch.setenv("HTTP_PROXY", server.url.removeprefix("http://"))
+        assert make_client().get("http://example.test/x").text == "proxied"
+        assert server.requests[-1].request_line == "GET http://example.test/x HTTP/1.1"
+
+
+def test_an_unusable_environment_proxy_names_the_variable_not_the_target(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALL_PROXY", "socks5://puser:psecret@h:1080")
+    with pytest.raises(mylib.InvalidURL, match="ALL_PROXY='socks5://h:1080'") as info:
+        make_client().get("http://example.test/target")
+    assert "psecret" not in str(info.value) and "/target" not in str(info.value)
