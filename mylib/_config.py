@@ -92,14 +92,19 @@ def _cert_pair(cert: object) -> tuple[str, str | None] | None:
     if cert is None:
         return None
     if isinstance(cert, (str, os.PathLike)):
-        return (os.fspath(cert), None)
-    if (
+        pair: tuple[str, str | None] = (os.fspath(cert), None)
+    elif (
         isinstance(cert, tuple)
         and len(cert) == 2
         and all(isinstance(part, (str, os.PathLike)) for part in cert)
     ):
-        return (os.fspath(cert[0]), os.fspath(cert[1]))
-    raise TypeError("cert must be a path, or a (certfile, keyfile) tuple of paths")
+        pair = (os.fspath(cert[0]), os.fspath(cert[1]))
+    else:
+        raise TypeError("cert must be a path, or a (certfile, keyfile) tuple of paths")
+    for path in pair:
+        if path is not None and not os.path.isfile(path):
+            raise ValueError(f"cert= names a file that does not exist: {path!r}")
+    return pair
 
 
 def make_ssl(verify: object, cert: object) -> ssl.SSLContext | bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,10 @@ from ._errors import InvalidURL, redact_url
 __all__ = ["add_params", "join_url", "origin", "should_strip_auth", "validate_url"]
 
 _SCHEMES = frozenset({"http", "https"})
+#: A host name as resolvers take it (after IDNA encoding, which yarl does): dot-separated
+#: labels, none empty; underscores are let through, as real DNS names use them.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -63,8 +68,15 @@ def validate_url(url: URL) -> URL:
             f"invalid URL {redact_url(url)!r}: unsupported scheme {url.scheme!r} "
             "(only http and https are supported)"
         )
-    if not url.host:
+    host = url.host
+    if not host:
         raise InvalidURL(f"invalid URL {redact_url(url)!r}: it has no host")
+    raw = url.raw_host or host  # IDNA-encoded, as it is resolved
+    if ":" not in raw and not _HOST.fullmatch(raw.rstrip(".")):  # (":": an IPv6 address)
+        raise InvalidURL(
+            f"invalid URL {redact_url(url)!r}: {host!r} is not a host name (labels of "
+            "letters, digits and hyphens, separated by single dots)"
+        )
     return url
 
 

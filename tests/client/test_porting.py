@@ -150,3 +150,28 @@ def test_an_unusable_environment_proxy_names_the_variable_not_the_target(
     with pytest.raises(mylib.InvalidURL, match="ALL_PROXY='socks5://h:1080'") as info:
         make_client().get("http://example.test/target")
     assert "psecret" not in str(info.value) and "/target" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["http://*example.com/", "http://.example.com/", "http://a..b/"])
+def test_a_host_that_is_no_host_name_fails_before_any_lookup(url: str) -> None:
+    with pytest.raises(mylib.InvalidURL, match="is not a host name"):
+        mylib.Client().build_request("GET", url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1]:9/", "http://my_host.local/", "http://münchen.de/", "http://h./"]
+)
+def test_real_host_names_still_pass(url: str) -> None:
+    assert mylib.Client().build_request("GET", url).url.host
+
+
+def test_a_cert_file_that_does_not_exist_is_named_when_the_client_is_made(
+    tmp_path: Any,
+) -> None:
+    missing = str(tmp_path / "client.pem")
+    with pytest.raises(ValueError, match="cert= names a file that does not exist"):
+        mylib.Client(cert=missing)
+    present = tmp_path / "present.pem"
+    present.write_text("not checked before the key")
+    with pytest.raises(ValueError, match=r"client\.key"):
+        mylib.Client(cert=(str(present), str(tmp_path / "client.key")))
