@@ -141,8 +141,11 @@ def _multipart(files: Any, data: Any) -> Multipart:
             raise TypeError("data= must be a dict of form fields when used with files=")
         for key, value in _form_pairs(data):
             for item in value if isinstance(value, (list, tuple)) else [value]:
-                form.parts.append(Part(key, str(item)))
+                # bytes are sent as they are (str() would send the text "b'...'").
+                form.parts.append(Part(key, item if isinstance(item, bytes) else str(item)))
     for name, spec in files.items():
+        if spec is None:
+            continue  # requests skips a None file too
         filename, fileobj, content_type = _file_spec(name, spec)
         form.parts.append(Part(name, fileobj, filename, content_type))
     return form

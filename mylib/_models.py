@@ -247,6 +247,18 @@ def to_headers(value: object, name: str = "headers") -> CIMultiDict[str]:
     else:
         raise TypeError(f"{name} must be a dict of str -> str, not {type(value).__name__}")
     for key, item in items:
+        # bytes as requests takes them (b"Basic ..."), sent as they are: the engine writes
+        # header text as UTF-8, so bytes that are not UTF-8 cannot be.
+        if isinstance(key, bytes):
+            key = key.decode("latin-1")
+        if isinstance(item, bytes):
+            try:
+                item = item.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidHeader(
+                    f"{name}[{key!r}] is bytes that are not UTF-8, which mylib cannot send "
+                    "as they are; encode the value (e.g. base64)"
+                ) from None
         if not isinstance(key, str) or not isinstance(item, (str, type(None))):
             raise TypeError(f"{name} must map str -> str; {key!r}: {item!r} is not")
         if not is_token(key):
@@ -287,7 +299,12 @@ def check_bool(name: str, value: object) -> bool:
 
 
 def check_method(value: object) -> str:
-    """``value``, checked to be a non-empty str, upper case."""
+    """``value``, checked to be a non-empty str (or ASCII bytes), upper case."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            raise TypeError(f"method must be an ASCII name, not {value!r}") from None
     if not isinstance(value, str) or not value:
         raise TypeError(f"method must be a non-empty str, not {value!r}")
     return value.upper()

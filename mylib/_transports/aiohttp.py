@@ -284,7 +284,12 @@ def _form_data(body: Multipart) -> aiohttp.FormData:
     form = aiohttp.FormData(quote_fields=False)
     for part in body.parts:
         if part.filename is None and part.content_type is None:
-            form.add_field(part.name, part.value)
+            value = part.value
+            if isinstance(value, bytes):
+                # A form field of bytes, sent as they are: aiohttp would make a bare bytes
+                # value a file part (and warn that this changes).
+                value = aiohttp.payload.BytesPayload(value, content_type="text/plain")
+            form.add_field(part.name, value)
         else:
             form.add_field(
                 part.name, part.value, filename=part.filename, content_type=part.content_type

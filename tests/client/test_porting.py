@@ -7,6 +7,7 @@ and through both clients where it applies.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -175,3 +176,30 @@ def test_a_cert_file_that_does_not_exist_is_named_when_the_client_is_made(
     present.write_text("not checked before the key")
     with pytest.raises(ValueError, match=r"client\.key"):
         mylib.Client(cert=(str(present), str(tmp_path / "client.key")))
+
+
+@pytest.fixture
+def wire() -> Iterator[RawServer]:
+    async def handler(conn: Conn) -> None:
+        while server.record(await conn.read_request()) is not None:
+            await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with RawServer(handler) as server:
+        yield server
+
+
+def test_bytes_where_requests_takes_bytes(make_client: ClientFactory, wire: RawServer) -> None:
+    client = make_client(wire.url, timeout=10)
+    value = "Basic é".encode()
+    assert client.request(b"GET", "/", headers={b"X-Name": value}).ok  # type: ignore[arg-type, dict-item]
+    sent = wire.requests[-1]
+    assert sent.method == "GET"
+    assert sent.headers_named("X-Name") == [value.decode("latin-1")]  # the bytes, as given
+    with pytest.raises(mylib.InvalidHeader, match="not UTF-8"):
+        client.get("/", headers={"X-Raw": b"\xff"})  # type: ignore[dict-item]
+    assert client.post(
+        "/", data={"a": b"v\xff", "b": "text"}, files={"f": ("x.txt", b"data"), "none": None}
+    ).ok
+    body = wire.requests[-1].body
+    assert b'name="a"\r\n\r\nv\xff\r\n' in body  # the bytes themselves, not "b'v\\xff'"
+    assert b'name="none"' not in body  # a None file is skipped, as requests does
