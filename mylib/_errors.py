@@ -203,10 +203,11 @@ class LoopThreadError(Error, RuntimeError):
 _SECRET_NAME = re.compile(
     r"token|key|secret|pass|pwd|auth|sig|session|credential|code", re.IGNORECASE
 )
-#: A secret-looking query parameter in a text: its name and ``=``, then its value.
+#: A secret-looking query parameter in a text: its name and ``=``, then its value, up to
+#: the next parameter or a space (a quote may be part of it, so it does not end it).
 _SECRET_PARAM = re.compile(
     r"([?&;][^=&;#\s'\"]*(?:token|key|secret|pass|pwd|auth|sig|session|credential|code)"
-    r"[^=&;#\s'\"]*=)[^&;#\s'\"]*",
+    r"[^=&;#\s'\"]*=)[^&;#\s]*",
     re.IGNORECASE,
 )
 #: The ``user:password@`` of any URL in a text (greedy up to the authority's last ``@``).

@@ -525,3 +525,45 @@ def test_a_204_announcing_a_large_body_is_not_too_large(make_client: ClientFacto
 
     with RawServer(handler) as server:
         assert make_client(server.url, max_body_size=MiB).get("/").status_code == 204
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\r\nok",
+     b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+    ids=["bare-lf", "mixed-endings", "blank-line-first"],
+)
+def test_heads_aiohttp_accepts_are_not_held_back(
+    make_client: ClientFactory, answer: bytes
+) -> None:
+    # The head is held until whole only to find where it ends: what aiohttp's parser takes
+    # (bare LF endings, a blank line before the status line) must still reach it at once.
+    async def handler(conn: Conn) -> None:
+        while await conn.read_request() is not None:
+            await conn.send(answer)
+
+    with RawServer(handler) as server:
+        client = make_client(server.url, timeout=mylib.Timeout(read=30, headers=30))
+        for _ in range(2):
+            assert client.get("/").content == b"ok"
+        assert server.connections == 1
+
+
+def test_a_status_line_split_after_a_head_keeps_the_connection(
+    make_client: ClientFactory,
+) -> None:
+    async def handler(conn: Conn) -> None:
+        while (wire := await conn.read_request()) is not None:
+            if wire.method == "HEAD":
+                await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+            else:
+                await conn.send(b"HTTP/1.")
+                await asyncio.sleep(0.05)  # the server's pace: the status line in two reads
+                await conn.send(b"1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with RawServer(handler) as server:
+        client = make_client(server.url, timeout=10)
+        for _ in range(2):
+            assert client.head("/").status_code == 200
+            assert client.get("/").content == b"ok"
+        assert server.connections == 1  # no stray bytes came: nothing to close for

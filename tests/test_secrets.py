@@ -134,6 +134,9 @@ SCENARIOS: dict[str, Callable[[int], None]] = {
     "query-connect-timeout": lambda port: _with_server(SILENT, lambda url: mylib.get(
         url.replace("http://", "https://") + f"/x?token={Q}",
         timeout=mylib.Timeout(connect=0.5))),
+    "query-with-a-quote": lambda port: _with_server(SILENT, lambda url: mylib.get(
+        url.replace("http://", "https://") + f"/x?token=ab'{Q}&x=1",
+        timeout=mylib.Timeout(connect=0.5))),
     "query-refused": lambda port: mylib.get(f"http://127.0.0.1:{port}/?api_key={Q}"),
     "query-timeout": lambda port: _with_server(
         SILENT, lambda url: mylib.get(url + f"/?token={Q}", timeout=0.5)),

@@ -115,7 +115,16 @@ def _go_ahead(waiter: asyncio.Future[bool], protocol: Any) -> None:
 
 
 #: A status line, where stray bytes end and a response begins.
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3}[ \r]")
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3}[ \r\n]")
+#: What may be the start of one, cut short by the end of a read.
+_STATUS_START = re.compile(
+    rb"[\r\n]*(?:H(?:T(?:T(?:P(?:/(?:1(?:\.(?:[01](?: [0-9]{0,3})?)?)?)?)?)?)?)?)?"
+)
+#: A head's end; aiohttp also takes bare LF line endings.
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+#: Blank lines a server may send before a status line (aiohttp skips them).
+_BLANK_LINES = re.compile(rb"[\r\n]*")
+_STATUS_CODE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})")
 #: Statuses whose responses never have a body (besides any answer to a HEAD).
 _NO_BODY = frozenset({204, 304})
 
@@ -142,7 +151,7 @@ class _Handler(ResponseHandler):
 
     #: "head" while a response's head is arriving, "after" once a bodiless one's has.
     _head: str | None = None
-    _pending = b""
+    _pending: bytearray
     _method_bodiless = False
     #: The previous response had no body: drop anything before this one's status line.
     _skip_stray = False
@@ -161,7 +170,7 @@ class _Handler(ResponseHandler):
         self._skip_stray = self._head == "after"
         self._method_bodiless = bool(params.get("skip_payload"))
         self._head = "head"
-        self._pending = b""
+        self._pending = bytearray()
         self._sent = self.answered = False
 
     def data_received(self, data: bytes) -> None:
@@ -169,40 +178,52 @@ class _Handler(ResponseHandler):
             return super().data_received(data)
         if self._head == "after":
             return self._stray()
-        seen = self._pending + data
+        buf = self._pending
+        scan = max(0, len(buf) - 3)  # a head's end may straddle two reads; no rescanning
+        buf += data
         if self._skip_stray:
-            found = _STATUS_LINE.search(seen)
-            if found is None or found.start() > 0:
-                self.force_close()  # stray bytes came first: not reused after this
+            found = _STATUS_LINE.search(buf)
             if found is None:
-                self._pending = seen[-16:]  # it may end with the start of a status line
+                if not _STATUS_START.fullmatch(buf):
+                    self.force_close()  # stray bytes came first: not reused after this
+                    del buf[:-16]  # the end may be the start of a status line
+                self._reschedule_timeout()
                 return None
+            if buf[: found.start()].strip(b"\r\n"):
+                self.force_close()
+            del buf[: found.start()]
             self._skip_stray = False
-            seen = seen[found.start() :]
+            scan = 0
         while True:
-            end = seen.find(b"\r\n\r\n")
-            if end < 0:
-                if len(seen) > _READ_BUFSIZE:  # no head this long: let aiohttp refuse it
+            lead = _BLANK_LINES.match(buf).end()  # type: ignore[union-attr]  # always matches
+            end = _HEAD_END.search(buf, max(scan, lead))
+            if end is None:
+                if len(buf) > _READ_BUFSIZE:  # no head this long: let aiohttp refuse it
                     self._head = None
-                    return super().data_received(seen)
-                self._pending = seen
-                if data:
-                    self._reschedule_timeout()  # bytes arrived: the read timeout restarts
+                    whole = bytes(buf)
+                    buf.clear()
+                    return super().data_received(whole)
+                self._reschedule_timeout()  # bytes arrived: the read timeout restarts
                 return None
-            status = seen[9:12]
-            if status[:1] != b"1" or status == b"101":
+            line = _STATUS_CODE.match(buf, lead)
+            status = int(line.group(1)) if line is not None else 0
+            if not (100 <= status < 200 and status != 101):
                 break
             # An informational head (a 100 Continue, a 103) goes to aiohttp at once.
-            head, seen = seen[: end + 4], seen[end + 4 :]
+            head = bytes(buf[: end.end()])
+            del buf[: end.end()]
             super().data_received(head)
-            data = seen
-        self._pending = b""
-        if not (self._method_bodiless or (status.isdigit() and int(status) in _NO_BODY)):
+            if not buf:
+                return None
+            scan = 0
+        whole = bytes(buf)
+        buf.clear()
+        if not (self._method_bodiless or status in _NO_BODY):
             self._head = None
-            return super().data_received(seen)
+            return super().data_received(whole)
         self._head = "after"
-        super().data_received(seen[: end + 4])
-        if end + 4 < len(seen):
+        super().data_received(whole[: end.end()])
+        if end.end() < len(whole):
             self._stray()
         return None
 
