@@ -7,6 +7,8 @@ turns into its own form object when it sends.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import io
 import json as jsonlib
 import os
@@ -109,7 +111,7 @@ def _raw(value: Any, name: str) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, io.IOBase) or hasattr(value, "read"):
-        return value  # aiohttp streams file objects in chunks
+        return file_like(value, f"{name}=")
     if isinstance(value, AsyncIterable):
         return value
     if isinstance(value, Iterable) and not isinstance(value, Mapping):
@@ -118,6 +120,40 @@ def _raw(value: Any, name: str) -> Any:
         f"{name}= must be bytes, str, a file object or an iterable of bytes, "
         f"not {type(value).__name__}"
     )
+
+
+def file_like(value: Any, field: str) -> Any:
+    """A body read from ``value``, anything with ``read()``: a real file object as it is (the
+    engine streams it, size known), a wrapper's file (``tempfile.NamedTemporaryFile``),
+    else an async iterator over its ``read()`` (sync reads in a worker thread).
+
+    Raises:
+        ValueError: the file is closed (``field`` names where it was given).
+    """
+    if getattr(value, "closed", False) is True:
+        raise ValueError(f"{field} is a closed file: open it again, or pass its bytes")
+    inner = getattr(value, "file", None)
+    if not isinstance(value, io.IOBase) and isinstance(inner, io.IOBase):
+        value = inner  # a tempfile wrapper: its file, which the engine can size and stream
+    if isinstance(value, io.IOBase):
+        return value
+    return _read_chunks(value)
+
+
+#: How much a generic reader is asked for at a time.
+_READ_SIZE = 1 << 16
+
+
+async def _read_chunks(reader: Any) -> Any:
+    read = reader.read
+    if inspect.iscoroutinefunction(read):
+        while chunk := await read(_READ_SIZE):
+            yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+        return
+    loop = asyncio.get_running_loop()
+    # A reader's read() may block (a file, a pipe): never on the shared loop.
+    while chunk := await loop.run_in_executor(None, read, _READ_SIZE):
+        yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
 
 
 async def _aiter(chunks: Iterable[Any]) -> Any:
@@ -166,6 +202,8 @@ def _file_spec(name: str, spec: Any) -> tuple[str | None, Any, str | None]:
         filename = os.path.basename(path) if isinstance(path, str) else name
     if isinstance(fileobj, str):
         fileobj = fileobj.encode("utf-8")
+    elif not isinstance(fileobj, (bytes, bytearray)) and hasattr(fileobj, "read"):
+        fileobj = file_like(fileobj, f"files[{name!r}]")
     if content_type is None and isinstance(fileobj, (bytes, bytearray)):
         content_type = "application/octet-stream"
     return filename, fileobj, content_type

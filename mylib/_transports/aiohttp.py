@@ -312,8 +312,11 @@ def _form_data(body: Multipart) -> aiohttp.FormData:
                 value = aiohttp.payload.BytesPayload(value, content_type="text/plain")
             form.add_field(part.name, value)
         else:
+            value = part.value
+            if isinstance(value, AsyncIterable):  # a reader that is no file object
+                value = aiohttp.payload.AsyncIterablePayload(value)
             form.add_field(
-                part.name, part.value, filename=part.filename, content_type=part.content_type
+                part.name, value, filename=part.filename, content_type=part.content_type
             )
     return form
 

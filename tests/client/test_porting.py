@@ -6,7 +6,9 @@ and through both clients where it applies.
 
 from __future__ import annotations
 
+import io
 import math
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -203,3 +205,50 @@ def test_bytes_where_requests_takes_bytes(make_client: ClientFactory, wire: RawS
     body = wire.requests[-1].body
     assert b'name="a"\r\n\r\nv\xff\r\n' in body  # the bytes themselves, not "b'v\\xff'"
     assert b'name="none"' not in body  # a None file is skipped, as requests does
+
+
+class _Reader:
+    """A file-like object that is no io.IOBase: only read()."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(size)
+
+
+class _AsyncReader(_Reader):
+    async def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        return self._data.read(size)
+
+
+@pytest.mark.parametrize("kind", ["reader", "async-reader", "tempfile"])
+def test_uploads_from_any_file_like_object(
+    make_client: ClientFactory, wire: RawServer, kind: str
+) -> None:
+    def body() -> Any:
+        if kind == "reader":
+            return _Reader(b"the body")
+        if kind == "async-reader":
+            return _AsyncReader(b"the body")
+        file = tempfile.NamedTemporaryFile()  # noqa: SIM115 (closed by the upload)
+        file.write(b"the body")
+        file.flush()
+        file.seek(0)
+        return file
+
+    client = make_client(wire.url, timeout=10)
+    assert client.post("/", content=body()).ok
+    assert wire.requests[-1].body == b"the body"
+    assert client.post("/", data={"k": "v"}, files={"f": ("name.txt", body())}).ok
+    assert b'filename="name.txt"\r\n' in wire.requests[-1].body
+    assert b"\r\n\r\nthe body\r\n" in wire.requests[-1].body
+
+
+def test_a_file_closed_before_sending_is_named(make_client: ClientFactory) -> None:
+    closed = io.BytesIO(b"x")
+    closed.close()
+    with pytest.raises(ValueError, match="content= is a closed file"):
+        make_client("http://127.0.0.1:9").post("/", content=closed)
+    with pytest.raises(ValueError, match=r"files\['upload'\] is a closed file"):
+        make_client("http://127.0.0.1:9").post("/", files={"upload": closed})
