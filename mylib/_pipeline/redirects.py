@@ -107,5 +107,6 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
                 request=request,
                 response=response,
             )
+        response.history = history[:]  # each hop shows the hops before it, as in requests
         history.append(response)
         request = next_request(request, response)

@@ -252,3 +252,12 @@ def test_a_file_closed_before_sending_is_named(make_client: ClientFactory) -> No
         make_client("http://127.0.0.1:9").post("/", content=closed)
     with pytest.raises(ValueError, match=r"files\['upload'\] is a closed file"):
         make_client("http://127.0.0.1:9").post("/", files={"upload": closed})
+
+
+def test_each_response_in_history_has_the_hops_before_it(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    r = make_client(server.url).get("/redirect/3")
+    assert [len(hop.history) for hop in r.history] == [0, 1, 2]
+    assert r.history[2].history[1] is r.history[1]
+    assert len(r.history) == 3
