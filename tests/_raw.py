@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Conn", "RawServer", "WireRequest"]
+__all__ = ["Conn", "RawServer", "WireRequest", "recording_server"]
 
 
 @dataclass
@@ -167,3 +167,15 @@ class RawServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def recording_server() -> RawServer:
+    """A server that answers ``200 ok`` to every request and keeps each in ``requests`` as
+    it arrived on the wire."""
+
+    async def handler(conn: Conn) -> None:
+        while server.record(await conn.read_request()) is not None:
+            await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    server = RawServer(handler)
+    return server

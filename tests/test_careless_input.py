@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 import mylib
-from tests._raw import Conn, RawServer, WireRequest
+from tests._raw import RawServer, WireRequest, recording_server
 from tests._server import TestServer
 from tests.client._support import AppServer, ClientFactory, make_client
 
@@ -138,12 +138,7 @@ def test_digest_parameters_are_quoted_so_a_quote_cannot_inject_a_field() -> None
 @pytest.fixture(scope="module")
 def wire() -> Iterator[RawServer]:
     """Answers 200 to every request and keeps each as it arrived on the wire."""
-
-    async def handler(conn: Conn) -> None:
-        while server.record(await conn.read_request()) is not None:
-            await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
-    with RawServer(handler) as server:
+    with recording_server() as server:
         yield server
 
 

@@ -16,7 +16,7 @@ import pytest
 import trustme
 
 import mylib
-from tests._raw import Conn, RawServer
+from tests._raw import Conn, RawServer, recording_server
 from tests._server import TestServer
 from tests.client._support import ClientFactory, make_client
 
@@ -182,11 +182,8 @@ def test_a_cert_file_that_does_not_exist_is_named_when_the_client_is_made(
 
 @pytest.fixture
 def wire() -> Iterator[RawServer]:
-    async def handler(conn: Conn) -> None:
-        while server.record(await conn.read_request()) is not None:
-            await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
-    with RawServer(handler) as server:
+    """Answers 200 to every request and keeps each as it arrived on the wire."""
+    with recording_server() as server:
         yield server
 
 
