@@ -11,14 +11,16 @@ What it owns:
 * **Bodies**: a multipart body (``_content.Multipart``) becomes an ``aiohttp.FormData`` here;
   a streamed response's body is an :class:`AiohttpBody`, tracked per session so a stream left
   open is closed before its session (pitfalls.md #6).
-* **A HEAD answered with a body** (:class:`_Handler`): the head is the answer, the
-  connection is closed.
+* **The connection protocol** (:class:`_Handler`): a bodiless response (HEAD, 204, 304)
+  that comes with a body is still the answer and its connection is closed; a final answer
+  before the request's body was sent closes the connection too; ``Timeout.headers`` bounds
+  the wait for each response's head.
 * **Framing**: the body's framing is aiohttp's to write; a ``Transfer-Encoding: chunked``
   the user asked for becomes aiohttp's ``chunked=True``, and a streamed body with the user's
   ``Content-Length`` is held to it (the hop has checked what can be checked before sending).
   ``Expect: 100-continue`` holds the body back for at most :data:`CONTINUE_WAIT`
-  (:class:`_Request`; aiohttp alone waits forever with no read timeout running), and a
-  connection that got a final answer other than a success instead of the ``100`` is closed.
+  after its head is written (:class:`_Request`; aiohttp alone waits forever with no read
+  timeout running), and not at all once a final answer came instead of the ``100``.
 * **The error table**: every aiohttp, asyncio, ssl and socket exception becomes a mylib
   error in :class:`translating`, and nowhere else. A test fails if an aiohttp client
   exception is neither in :data:`_TABLE` nor in :data:`UNTRANSLATED`.
