@@ -25,7 +25,7 @@ import http
 import json as jsonlib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -55,7 +55,7 @@ __all__ = [
     "check_method",
     "has_line_break",
     "is_token",
-    "read_body",
+    "read_within",
     "stream_limit",
     "to_headers",
 ]
@@ -765,7 +765,7 @@ class Response(ResponseBase):
             return self.content
         try:
             limit = None if self.request is None else self.request.max_body_size
-            self.content = await read_body(body, limit, self.request)
+            self.content = await read_within(body.read, body.read_some, limit, self.request)
         except BaseException:
             body.abort()
             raise
@@ -786,14 +786,20 @@ class Response(ResponseBase):
         return body
 
 
-async def read_body(body: ResponseBody, limit: int | None, request: Request | None) -> bytes:
-    """The rest of ``body``; :class:`ResponseTooLarge` as soon as it passes ``limit`` bytes
-    (the caller aborts the body then)."""
+async def read_within(
+    read: Callable[[], Awaitable[bytes]],
+    read_some: Callable[[], Awaitable[bytes]],
+    limit: int | None,
+    request: Request | None,
+) -> bytes:
+    """The rest of a body, with ``read()`` (all of it) when there is no limit, else piece by
+    piece with ``read_some()`` (``b""`` at the end); :class:`ResponseTooLarge` as soon as it
+    passes ``limit`` bytes (the caller closes the connection then)."""
     if limit is None:
-        return await body.read()
+        return await read()
     pieces = []
     size = 0
-    while piece := await body.read_some():
+    while piece := await read_some():
         size += len(piece)
         if size > limit:
             raise body_too_large(limit, request)

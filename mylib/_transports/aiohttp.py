@@ -63,6 +63,7 @@ from .._errors import (
     ReadError,
     ReadTimeout,
     RemoteProtocolError,
+    ResponseTooLarge,
     TimeoutError,
     TLSError,
     TransportError,
@@ -70,7 +71,7 @@ from .._errors import (
     redact_text,
     redact_url,
 )
-from .._models import Request, Response, Timeout, announced_size
+from .._models import Request, Response, Timeout, announced_size, read_within
 from .base import AsyncTransport
 from .mock import INSTALLED, NoMockAddress
 from .sessions import LoopSessions, track_open, untrack_open
@@ -361,15 +362,11 @@ async def _read_whole(raw: aiohttp.ClientResponse, request: Request) -> bytes:
             raw.close()
             raise body_too_large(limit, request, announced=length)
         return await raw.read()  # aiohttp reads exactly Content-Length bytes
-    pieces = []
-    size = 0
-    while piece := await raw.content.readany():
-        size += len(piece)
-        if size > limit:
-            raw.close()
-            raise body_too_large(limit, request)
-        pieces.append(piece)
-    return b"".join(pieces)
+    try:
+        return await read_within(raw.read, raw.content.readany, limit, request)
+    except ResponseTooLarge:
+        raw.close()
+        raise
 
 
 class AiohttpTransport(AsyncTransport):
