@@ -4,10 +4,12 @@ from ._api import delete, get, head, options, patch, post, put, request
 from ._async_client import AsyncClient
 from ._auth import Auth, BasicAuth, BearerAuth, DigestAuth
 from ._client import Client
+from ._cookies import Cookies
 from ._errors import (
     ClientClosedError,
     ConnectError,
     ConnectTimeout,
+    CookieConflict,
     DecodingError,
     Error,
     HTTPStatusError,
@@ -44,6 +46,8 @@ __all__ = [
     "ClientClosedError",
     "ConnectError",
     "ConnectTimeout",
+    "CookieConflict",
+    "Cookies",
     "DecodingError",
     "DigestAuth",
     "Error",

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
 from ._build import build_request
-from ._config import make_config, proxy_for
+from ._config import check_cookies, make_config, proxy_for
+from ._cookies import Cookies
 from ._errors import ClientClosedError, TimeoutError, redact_url
 from ._models import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, Request, Response
 from ._pipeline import Call, chain
@@ -95,9 +97,12 @@ class AsyncClient:
             ``https://h/v1/x``.
         headers: Sent with every request (a request's own headers win).
         params: Query parameters added to every request (a request's own win).
-        cookies: Cookies sent with every request (a request's own win), but never to another
-            origin on a redirect; the client's jar also keeps the cookies servers set (also
-            for IP hosts such as 127.0.0.1).
+        cookies: The client's cookies (:attr:`cookies` is the live jar): a dict of name ->
+            value, sent with every request (a request's own win) but never to another origin
+            on a redirect; or a :class:`Cookies` or :class:`http.cookiejar.CookieJar` (a
+            requests ``RequestsCookieJar``, a browser-cookie loader's jar), used as the
+            client's jar itself. The jar keeps the cookies servers set and sends each where
+            its domain and path say (IP hosts such as 127.0.0.1 included).
         auth: ``(user, password)`` for HTTP Basic auth, :class:`BearerAuth`,
             :class:`DigestAuth`, your own :class:`Auth`, or a callable ``fn(request)``; used
             for every request (a bare str is refused: say BearerAuth or a tuple).
@@ -199,9 +204,21 @@ class AsyncClient:
         """What sends this client's requests: the ``transport=`` given, or mylib's aiohttp
         engine, which you may wrap in a transport of your own for another client.
 
-        Clients that share mylib's engine share its connection pools and the cookies servers
-        set; the engine closes with the client that made it (and at exit, as always)."""
+        Clients that share mylib's engine share its connection pools (each keeps its own
+        cookies); the engine closes with the client that made it (and at exit, as always)."""
         return self._transport
+
+    @property
+    def cookies(self) -> Cookies:
+        """The client's cookie jar, live: what servers set, and what you set (see
+        :class:`Cookies`). ``client.cookies.jar`` is the standard
+        :class:`http.cookiejar.CookieJar` underneath, to save or load a login."""
+        return self._config.cookies
+
+    @cookies.setter
+    def cookies(self, value: CookieTypes) -> None:
+        # Requests already under way keep the jar they started with.
+        self._config = dataclasses.replace(self._config, cookies=Cookies(check_cookies(value)))
 
     def _check_open(self) -> None:
         if self._state is not ClientState.OPEN:

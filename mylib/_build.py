@@ -16,7 +16,7 @@ from yarl import URL
 from ._auth import Auth, BasicAuth, to_auth
 from ._config import ClientConfig, check_cookies, check_params, to_headers
 from ._content import encode_body
-from ._cookies import cookie_header
+from ._cookies import request_cookies
 from ._models import Request, Timeout, check_body_limit, check_bool, check_method, merge_mappings
 from ._types import AuthTypes, CookieTypes, HeaderTypes, QueryParamTypes, TimeoutTypes, URLTypes
 from ._urls import add_params, join_url, to_url, validate_url
@@ -92,9 +92,12 @@ def build_request(
     )
     if content_type is not None and "Content-Type" not in merged:
         merged["Content-Type"] = content_type
-    check_cookies(cookies)
-    if cookies or config.cookies:
-        merged["Cookie"] = cookie_header(merge_mappings(config.cookies, cookies))
+    if check_cookies(cookies):
+        # The request's own cookies, in the header: they win over the client's jar (the
+        # cookie step adds those) and are dropped, like credentials, across origins.
+        header = request_cookies(cookies, target)  # type: ignore[arg-type]
+        if header:
+            merged["Cookie"] = header
     return Request(
         method,
         target,

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Unpack
 
 from ._async_client import AsyncClient, ensure_open, mark_closed, needs_loop_to_close
+from ._cookies import Cookies
 from ._errors import ClientClosedError
 from ._io import BRIDGE
 from ._map import MapResult, check_concurrency, check_items, collect_sync, map_sync_iter
@@ -105,6 +106,15 @@ class Client:
     def transport(self) -> AsyncTransport:
         """What sends this client's requests (see :attr:`AsyncClient.transport`)."""
         return self._engine.transport
+
+    @property
+    def cookies(self) -> Cookies:
+        """The client's cookie jar, live (see :attr:`AsyncClient.cookies`)."""
+        return self._engine.cookies
+
+    @cookies.setter
+    def cookies(self, value: CookieTypes) -> None:
+        self._engine.cookies = value
 
     def build_request(
         self, method: str, url: URLTypes, **options: Unpack[RequestOptions]

@@ -13,12 +13,14 @@ import ssl
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from typing import Any
 
 from multidict import CIMultiDict
 from yarl import URL
 
 from ._auth import Auth, to_auth
+from ._cookies import Cookies
 from ._errors import InvalidURL, redact_url
 from ._hooks import check_event_hooks
 from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
@@ -45,7 +47,8 @@ class ClientConfig:
     base_url: URL | None = field(repr=False)
     headers: CIMultiDict[str] = field(repr=False)
     params: Any = field(repr=False)
-    cookies: Mapping[str, str] = field(repr=False)
+    #: The client's live jar (the one mutable field: it has its own lock).
+    cookies: Cookies = field(repr=False)
     auth: Auth | None = field(repr=False)
     timeout: Timeout
     retry: Retry
@@ -64,10 +67,13 @@ class ClientConfig:
     max_body_size: int | None
 
 
-def check_cookies(value: object) -> Mapping[str, Any] | None:
-    """``value``, checked to be None or a mapping (client or request cookies)."""
-    if value is not None and not isinstance(value, Mapping):
-        raise TypeError(f"cookies must be a dict of str -> str, not {type(value).__name__}")
+def check_cookies(value: object) -> Mapping[str, Any] | CookieJar | None:
+    """``value``, checked to be None, a mapping or a cookie jar (client or request cookies)."""
+    if value is not None and not isinstance(value, (Mapping, CookieJar)):
+        raise TypeError(
+            "cookies must be a dict of str -> str, a mylib.Cookies or an "
+            f"http.cookiejar.CookieJar, not {type(value).__name__}"
+        )
     return value
 
 
@@ -217,7 +223,7 @@ def make_config(
         base_url=base,
         headers=default_headers,
         params=params,
-        cookies=dict(cookie_map or {}),
+        cookies=Cookies(cookie_map),
         auth=to_auth(auth),
         timeout=Timeout.coerce(timeout),
         retry=Retry.coerce(retries),

@@ -19,6 +19,7 @@ The tree::
     ├── DecodingError (also ValueError)     response.json()/text could not decode the body
     ├── InvalidURL (also ValueError)        not an http(s) URL with a host
     ├── InvalidHeader (also ValueError)     a header or cookie name or value that cannot be sent
+    ├── CookieConflict (also LookupError)   cookies["name"] when several cookies have that name
     ├── ClientClosedError (also RuntimeError)   the client, or mylib's I/O loop, is closed
     └── LoopThreadError (also RuntimeError) a blocking call on mylib's own I/O loop thread
 
@@ -43,6 +44,7 @@ __all__ = [
     "ClientClosedError",
     "ConnectError",
     "ConnectTimeout",
+    "CookieConflict",
     "DecodingError",
     "Error",
     "HTTPStatusError",
@@ -189,6 +191,11 @@ class InvalidHeader(Error, ValueError):
     """A header or cookie cannot be sent as given: a name that is not an RFC 9110 token
     (empty, or with a space, a colon or another separator), or a value with CR, LF or NUL.
     Refused before anything is sent."""
+
+
+class CookieConflict(Error, LookupError):
+    """More than one cookie has the name asked for (set for different domains or paths):
+    ``cookies.get(name, domain=..., path=...)`` says which."""
 
 
 class ClientClosedError(Error, RuntimeError):

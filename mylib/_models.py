@@ -28,12 +28,12 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ._cookies import Cookies
 from ._decode import charset_of, decode_json, decode_text
 from ._errors import DecodingError, HTTPStatusError, InvalidHeader, body_too_large, redact_url
 from ._urls import to_url, validate_url
@@ -521,15 +521,13 @@ class ResponseBase:
         self._encoding = value
 
     @property
-    def cookies(self) -> dict[str, str]:
-        """The cookies this response set (``Set-Cookie``), as name -> value."""
-        jar: SimpleCookie = SimpleCookie()
-        for value in self.headers.getall("Set-Cookie", ()):
-            try:
-                jar.load(value)
-            except Exception:
-                continue
-        return {name: morsel.value for name, morsel in jar.items()}
+    def cookies(self) -> Cookies:
+        """The cookies this response set (``Set-Cookie``) that a client would keep, as a
+        :class:`Cookies` (use it as a dict of name -> value)."""
+        cookies = Cookies()
+        if self.url and "Set-Cookie" in self.headers:
+            cookies.extract(self.headers, URL(self.url))
+        return cookies
 
     @property
     def links(self) -> dict[str, dict[str, str]]:

@@ -10,6 +10,8 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias, TypedDict
 from yarl import URL
 
 if TYPE_CHECKING:
+    from http.cookiejar import CookieJar
+
     from ._auth import Auth
     from ._models import Request, Retry, Timeout
 
@@ -35,7 +37,7 @@ QueryParamTypes: TypeAlias = (
     "Mapping[str, PrimitiveData | Sequence[PrimitiveData]] | Sequence[tuple[str, PrimitiveData]]"
 )
 HeaderTypes: TypeAlias = "Mapping[str, str] | Sequence[tuple[str, str]]"
-CookieTypes: TypeAlias = "Mapping[str, str]"
+CookieTypes: TypeAlias = "Mapping[str, str] | CookieJar"
 AuthTypes: TypeAlias = "tuple[str, str] | Auth | Callable[[Request], Any] | None"
 TimeoutTypes: TypeAlias = "float | tuple[float | None, float | None] | Timeout | None"
 RetryTypes: TypeAlias = "int | Retry"

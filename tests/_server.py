@@ -15,6 +15,7 @@ Endpoints (JSON unless noted):
     /json /text?charset= /html  fixed documents (text: Latin-1-safe non-ASCII; charset= omits it)
     /bytes/{n} /stream-bytes/{n}?chunk_size=   deterministic bytes, see ``pattern_bytes``
     /redirect/{n} /absolute-redirect/{n} /redirect-to?url=&status_code=
+    /set-cookie?v=...&v=...     200, one Set-Cookie header per v, exactly as given
     /cookies /cookies/set?name=value /headers /basic-auth/{user}/{passwd} /bearer /echo-id/{id}
     /peer                       {"peer": [host, port]} of the client's end of this connection
     /gone-midway                headers and part of the body, then the connection is aborted
@@ -264,6 +265,7 @@ class TestServer:
         r.add_route("*", "/redirect-to", self._redirect_to)
         r.add_get("/cookies", self._cookies)
         r.add_get("/cookies/set", self._cookies_set)
+        r.add_get("/set-cookie", self._set_cookie)
         r.add_get("/headers", self._headers)
         r.add_get("/basic-auth/{user}/{passwd}", self._basic_auth)
         r.add_get("/bearer", self._bearer)
@@ -357,6 +359,12 @@ class TestServer:
         for name, value in request.query.items():
             resp.set_cookie(name, value, path="/")
         raise resp
+
+    async def _set_cookie(self, request: web.Request) -> web.StreamResponse:
+        headers: MultiDict[str] = MultiDict()
+        for value in request.query.getall("v", ()):
+            headers.add("Set-Cookie", value)
+        return web.json_response({"set": len(headers)}, headers=headers)
 
     async def _headers(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"headers": _headers_of(request)})

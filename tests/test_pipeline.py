@@ -1,6 +1,6 @@
 """The pipeline's one order, and the two slots the next features fill.
 
-A step put where the cache goes (between redirects and retries) must see each hop of a
+A step put where the cache goes (between cookies and retries) must see each hop of a
 redirect chain once, however often it is retried; a step put where the rate limit goes
 (inside retries) must see every attempt. A step that gets a streamed response it does not
 return must finish its body; ``Response.aread()`` is how.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import mylib
-from mylib._pipeline import ORDER, Call, Handler, Step, auth, chain, redirects, retry
+from mylib._pipeline import ORDER, Call, Handler, Step, auth, chain, cookies, redirects, retry
 
 API = "https://api.example.test"
 
@@ -39,8 +39,8 @@ def _recorder(seen: list[str]) -> Step:
     return step
 
 
-def test_the_order_is_auth_redirects_retries() -> None:
-    assert (auth.step, redirects.step, retry.step) == ORDER
+def test_the_order_is_auth_redirects_cookies_retries() -> None:
+    assert (auth.step, redirects.step, cookies.step, retry.step) == ORDER
 
 
 def test_the_cache_slot_sees_each_hop_once_and_the_limit_slot_every_attempt() -> None:
@@ -51,7 +51,14 @@ def test_the_cache_slot_sees_each_hop_once_and_the_limit_slot_every_attempt() ->
     )
     # Where the caching and rate-limit issues put their steps (see mylib/_pipeline).
     client._handler = chain(  # type: ignore[attr-defined]
-        (auth.step, redirects.step, _recorder(cache_slot), retry.step, _recorder(limit_slot))
+        (
+            auth.step,
+            redirects.step,
+            cookies.step,
+            _recorder(cache_slot),
+            retry.step,
+            _recorder(limit_slot),
+        )
     )
     r = asyncio.run(client.get("/a"))
     assert (r.status_code, r.text, r.attempts) == (200, "done", 2)

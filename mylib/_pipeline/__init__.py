@@ -7,13 +7,15 @@ this shape. (``send`` comes first so that :func:`chain` can bind it positionally
 ``functools.partial`` with a keyword costs twice as much per call, measured.)
 The order, written once::
 
-    auth -> redirects -> [cache] -> retries -> [rate limit] -> hop (-> transport)
+    auth -> redirects -> cookies -> [cache] -> retries -> [rate limit] -> hop (-> transport)
 
 * **auth** wraps everything: a 401 its flow answers is the final response of a whole
   redirect chain, as in httpx (``auth.py``).
 * **redirects** follows 3xx hops, each a new request made by ``Request.replace`` with the
   credentials dropped across origins (``redirects.py``).
-* a **cache** step goes here (between redirects and retries): a fresh hit answers without
+* **cookies** gives each hop the client's cookies for its URL and keeps those a response
+  sets (``cookies.py``).
+* a **cache** step goes here (between cookies and retries): a fresh hit answers without
   an attempt, and each hop of a redirect chain is looked up on its own.
 * **retries** sends again on connection failures and retryable statuses, with backoff and
   ``Retry-After``, never past the total timeout (``retry.py``).
@@ -40,9 +42,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from . import auth, hop, redirects, retry
+from . import auth, cookies, hop, redirects, retry
 
 if TYPE_CHECKING:
+    from yarl import URL
+
     from .._config import ClientConfig
     from .._models import Request, Response
     from .._transports.base import AsyncTransport
@@ -53,14 +57,16 @@ __all__ = ["ORDER", "Call", "Handler", "Step", "chain"]
 @dataclass(slots=True)
 class Call:
     """One ``send()``: what it runs with, when its total timeout ends, whether the final
-    response comes back with its body unread (a stream), and how many tries the current hop
-    took."""
+    response comes back with its body unread (a stream), how many tries the current hop
+    took, and where the first hop went."""
 
     config: ClientConfig
     transport: AsyncTransport
     deadline: float | None
     stream: bool = False
     attempts: int = 0
+    #: The URL of the first hop: cookies without a domain go only to its origin.
+    origin: URL | None = None
 
 
 Handler = Callable[["Request", Call], Awaitable["Response"]]
@@ -73,7 +79,7 @@ class Step(Protocol):
 
 
 #: The steps, outermost first; the hop (one attempt on the transport) comes after the last.
-ORDER: tuple[Step, ...] = (auth.step, redirects.step, retry.step)
+ORDER: tuple[Step, ...] = (auth.step, redirects.step, cookies.step, retry.step)
 
 
 def chain(steps: Sequence[Step] = ORDER, last: Handler = hop.send) -> Handler:

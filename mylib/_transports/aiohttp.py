@@ -6,8 +6,7 @@ What it owns:
   (``sessions.py`` explains the keepers that make this quiet in every ending).
 * **The send**: one aiohttp request with ``allow_redirects=False`` (redirects are the
   pipeline's), the per-connection timeouts (``Timeout.connect`` and ``Timeout.read``;
-  ``total`` is the engine's), the proxy for the URL, and the request's Cookie header passed as
-  ``cookies=`` so a per-request cookie wins over the session jar's.
+  ``total`` is the engine's) and the proxy for the URL.
 * **Bodies**: a multipart body (``_content.Multipart``) becomes an ``aiohttp.FormData`` here;
   a streamed response's body is an :class:`AiohttpBody`, tracked per session so a stream left
   open is closed before its session (pitfalls.md #6).
@@ -27,10 +26,10 @@ What it owns:
 
 Session settings, and why: ``trust_env=False`` (aiohttp would look up ``.netrc`` per request
 through the loop's executor, which fails after interpreter shutdown began, pitfalls.md #1;
-the environment's proxies are resolved by the client config, once per host); a jar with
-``unsafe=True`` (the default one drops cookies of IP hosts such as 127.0.0.1); the client's
-own ``cookies=`` are never put in the jar (aiohttp would send them to every host, a redirect
-to another origin included); a 256 KiB read buffer (see :data:`_READ_BUFSIZE`).
+the environment's proxies are resolved by the client config, once per host); no cookie jar
+(cookies are the client's, kept and sent by the pipeline's cookie step, so they are the same
+whichever transport sends; a Cookie header goes out as given); a 256 KiB read buffer (see
+:data:`_READ_BUFSIZE`).
 """
 
 from __future__ import annotations
@@ -52,7 +51,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._content import Multipart
-from .._cookies import parse_cookie_header
 from .._errors import (
     ConnectError,
     ConnectTimeout,
@@ -287,7 +285,7 @@ def _new_session(ssl_setting: ssl.SSLContext | bool) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         request_class=_Request,
-        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
@@ -399,12 +397,6 @@ class AiohttpTransport(AsyncTransport):
         session = self._sessions.get()
         url = request.url
         headers = request.headers
-        cookies = None
-        if "Cookie" in headers:
-            # Passed as cookies=, so a per-request cookie wins over the jar's of the same name
-            # (aiohttp lets the jar win over a Cookie header).
-            headers = headers.copy()
-            cookies = parse_cookie_header(headers.popall("Cookie"))
         data = request.content
         if isinstance(data, Multipart):
             data = _form_data(data)
@@ -427,7 +419,6 @@ class AiohttpTransport(AsyncTransport):
                     request.method,
                     url,
                     headers=headers,
-                    cookies=cookies,
                     data=data,
                     chunked=chunked,
                     allow_redirects=False,

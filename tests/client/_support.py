@@ -28,6 +28,13 @@ class AsyncDriver:
         self._runner = runner
         self.engine = client
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``client.cookies = ...`` and the like go to the client.
+        if name in ("_runner", "engine"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.engine, name, value)
+
     def __getattr__(self, name: str) -> Any:
         target = getattr(self.engine, name)
         if name not in _VERBS:
