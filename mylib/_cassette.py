@@ -175,7 +175,7 @@ class Cassette:
         if isinstance(content, (bytes, bytearray)):
             body = _as_text_or_bytes(bytes(content))
         return {"body": body, "headers": headers, "method": request.method,
-                "uri": self._uri(request.url)}
+                "uri": self._uri(request.url.parsed)}
 
     def _key(self, record: dict[str, Any]) -> tuple[Any, ...]:
         if "uri" in record and self.filter_query_parameters:
@@ -317,7 +317,7 @@ class _CassetteTransport(mock.MockTransport):
         else:
             raise mock.NoMockAddress(
                 f"no interaction left in cassette {str(owner.path)!r} for {request.method} "
-                f"{owner._uri(request.url)} (mode {owner.mode!r} does not record)",
+                f"{owner._uri(request.url.parsed)} (mode {owner.mode!r} does not record)",
                 request=request,
             )
         return mock.answer_for(response, request, stream=stream) if stream else response

@@ -36,7 +36,7 @@ from yarl import URL
 from ._cookies import Cookies
 from ._decode import charset_of, decode_json, decode_text
 from ._errors import DecodingError, HTTPStatusError, InvalidHeader, body_too_large, redact_url
-from ._urls import to_url, validate_url
+from ._urls import RequestURL, to_url, validate_url
 
 if TYPE_CHECKING:
     from ._auth import Auth
@@ -342,14 +342,16 @@ class Request:
         auth: Auth | None = None,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
-        if not isinstance(url, URL):
-            url = validate_url(to_url(url))
+        if not isinstance(url, RequestURL):
+            url = RequestURL(url if isinstance(url, URL) else validate_url(to_url(url)))
         if not isinstance(headers, CIMultiDict):
             headers = to_headers(headers)
         #: The HTTP method, upper case.
         self.method = method
-        #: The full URL (a ``yarl.URL``), query included, credentials removed.
-        self.url: URL = url
+        #: The full URL, query included, credentials removed: a ``str`` (as
+        #: ``response.url``) with its parts as attributes (``.host``, ``.path``, ``.query``,
+        #: ...) and ``.parsed``, the ``yarl.URL``.
+        self.url: RequestURL = url
         #: The headers sent, case-insensitive (a ``multidict.CIMultiDict``).
         self.headers: CIMultiDict[str] = headers
         #: The body: bytes, None, or a streaming body object.
@@ -404,7 +406,7 @@ def _check_auth(value: object) -> Any:
 #: How :meth:`Request.replace` checks and converts each field.
 _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "method": check_method,
-    "url": lambda value: validate_url(to_url(value)),
+    "url": lambda value: RequestURL(validate_url(to_url(value))),
     "headers": lambda value: CIMultiDict(to_headers(value)),
     "content": lambda value: value,
     "timeout": Timeout.coerce,

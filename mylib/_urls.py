@@ -10,7 +10,15 @@ from yarl import URL
 
 from ._errors import InvalidURL, redact_url
 
-__all__ = ["add_params", "join_url", "origin", "should_strip_auth", "validate_url"]
+__all__ = [
+    "RequestURL",
+    "add_params",
+    "join_url",
+    "origin",
+    "should_strip_auth",
+    "url_text",
+    "validate_url",
+]
 
 _SCHEMES = frozenset({"http", "https"})
 #: A host name as resolvers take it (after IDNA encoding, which yarl does): dot-separated
@@ -18,6 +26,91 @@ _SCHEMES = frozenset({"http", "https"})
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class RequestURL(str):
+    """A request's URL: a ``str``, as in requests (``r.request.url == "https://h/x"``), that
+    also has its parts as attributes, named as ``yarl.URL`` names them; :attr:`parsed` is
+    the ``yarl.URL`` itself."""
+
+    parsed: URL
+
+    def __new__(cls, url: URL) -> RequestURL:
+        self = super().__new__(cls, url_text(url))
+        #: The same URL as a ``yarl.URL`` (for joining, ``with_path()``, and the rest).
+        self.parsed = url
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_request_url, (str(self),))
+
+    @property
+    def scheme(self) -> str:
+        """``"http"`` or ``"https"``."""
+        return self.parsed.scheme
+
+    @property
+    def host(self) -> str:
+        """The host name or address (decoded; IPv6 without brackets)."""
+        return self.parsed.host or ""
+
+    @property
+    def port(self) -> int | None:
+        """The port, the scheme's default when the URL names none."""
+        return self.parsed.port
+
+    @property
+    def path(self) -> str:
+        """The path, decoded (``/a b``)."""
+        return self.parsed.path
+
+    @property
+    def raw_path(self) -> str:
+        """The path as sent (``/a%20b``)."""
+        return self.parsed.raw_path
+
+    @property
+    def query(self) -> Any:
+        """The query as a read-only multi-dict of decoded name -> value."""
+        return self.parsed.query
+
+    @property
+    def query_string(self) -> str:
+        """The query, decoded, without the ``?``."""
+        return self.parsed.query_string
+
+    @property
+    def raw_query_string(self) -> str:
+        """The query as sent, without the ``?``."""
+        return self.parsed.raw_query_string
+
+    @property
+    def raw_path_qs(self) -> str:
+        """The path and query as sent: what the request line carries."""
+        return self.parsed.raw_path_qs
+
+    @property
+    def fragment(self) -> str:
+        """The fragment (never sent), decoded."""
+        return self.parsed.fragment
+
+    @property
+    def raw_authority(self) -> str:
+        """``host[:port]`` as sent (the port only when the URL names one)."""
+        return self.parsed.raw_authority
+
+
+def url_text(url: URL) -> str:
+    """``url`` as a str, an empty path written ``/`` as requests and browsers write it
+    (``http://h/``, where yarl writes ``http://h``)."""
+    text = str(url)
+    if text.endswith("/") or url.raw_path != "/" or url.raw_query_string or url.raw_fragment:
+        return text
+    return text + "/"
+
+
+def _request_url(text: str) -> RequestURL:
+    return RequestURL(URL(text, encoded=True))
 
 
 def to_url(value: object, name: str = "url") -> URL:
@@ -29,6 +122,8 @@ def to_url(value: object, name: str = "url") -> URL:
     """
     if isinstance(value, URL):
         return value
+    if isinstance(value, RequestURL):
+        return value.parsed
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str or yarl.URL, not {type(value).__name__}")
     try:

@@ -222,7 +222,7 @@ class _Matcher:
         if isinstance(url, re.Pattern):
             if url.search(str(request.url)) is None:
                 return False
-        elif url is not ANY and not _url_matches(url, request.url, self._complete_qs):
+        elif url is not ANY and not _url_matches(url, request.url.parsed, self._complete_qs):
             return False
         for name, value in self._request_headers.items():
             if request.headers.get(name) != value:

@@ -26,7 +26,7 @@ __all__ = ["step"]
 async def step(send: Handler, request: Request, call: Call) -> Response:
     """Send ``request`` with the jar's cookies for its URL; keep the cookies it sets."""
     jar = call.config.cookies
-    url = request.url
+    url = request.url.parsed
     origin = call.origin
     if origin is None:
         call.origin = origin = url

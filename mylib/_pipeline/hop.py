@@ -40,7 +40,7 @@ async def send(request: Request, call: Call) -> Response:
     headers = request.headers
     if "Content-Length" in headers or "Transfer-Encoding" in headers:
         check_framing(headers, request.content)  # after the hooks, which may set them
-    log_request(request.method, request.url, call.attempts)
+    log_request(request.method, request.url.parsed, call.attempts)
     stack = INSTALLED.stack
     if not stack:
         response = await call.transport.send(request, stream=call.stream)
@@ -59,7 +59,7 @@ async def send(request: Request, call: Call) -> Response:
         response._json_loads = config.json_loads
     log_response(
         request.method,
-        request.url,
+        request.url.parsed,
         response.status_code,
         response.reason,
         response.elapsed.total_seconds(),

@@ -81,7 +81,7 @@ def next_request(request: Request, response: Response) -> Request:
             request=request,
         )
     auth = request.auth
-    if should_strip_auth(request.url, url):
+    if should_strip_auth(request.url.parsed, url):
         for name in _CREDENTIAL_HEADERS:
             headers.popall(name, None)
         auth = None

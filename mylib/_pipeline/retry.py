@@ -103,5 +103,5 @@ def _delay(call: Call, limit: int, response: Response | None) -> float | None:
 
 
 async def _back_off(request: Request, delay: float, why: str) -> None:
-    log_retry(request.method, request.url, why, delay)
+    log_retry(request.method, request.url.parsed, why, delay)
     await asyncio.sleep(delay)

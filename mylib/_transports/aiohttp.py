@@ -70,6 +70,7 @@ from .._errors import (
     redact_url,
 )
 from .._models import Request, Response, Timeout, announced_size, read_within
+from .._urls import url_text
 from .base import AsyncTransport
 from .mock import INSTALLED, NoMockAddress
 from .sessions import LoopSessions, track_open, untrack_open
@@ -395,7 +396,7 @@ class AiohttpTransport(AsyncTransport):
                 request=request,
             )
         session = self._sessions.get()
-        url = request.url
+        url = request.url.parsed
         headers = request.headers
         data = request.content
         if isinstance(data, Multipart):
@@ -437,7 +438,7 @@ class AiohttpTransport(AsyncTransport):
             raw.status,
             reason=raw.reason or "",
             headers=raw.headers,
-            url=str(raw.url),
+            url=url_text(raw.url),
             content=content,
             request=request,
             elapsed=datetime.timedelta(seconds=loop.time() - started),

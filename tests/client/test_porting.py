@@ -7,12 +7,15 @@ and through both clients where it applies.
 from __future__ import annotations
 
 import io
+import json
 import math
+import pickle
 import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import trustme
 
 import mylib
@@ -258,3 +261,39 @@ def test_each_response_in_history_has_the_hops_before_it(
     assert [len(hop.history) for hop in r.history] == [0, 1, 2]
     assert r.history[2].history[1] is r.history[1]
     assert len(r.history) == 3
+
+
+def test_request_url_is_a_str_equal_to_what_requests_shows(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    r = make_client().get(server.url + "/get", params={"q": "a b"})
+    theirs = requests.get(server.url + "/get", params={"q": "a b"}, timeout=30)
+    assert isinstance(r.request.url, str)
+    assert r.request.url == r.url == theirs.request.url == server.url + "/get?q=a+b"
+    assert json.loads(json.dumps({"url": r.request.url})) == {"url": r.url}
+    # ...and still has its parts, as transport and hook authors use them.
+    assert (r.request.url.path, r.request.url.query["q"]) == ("/get", "a b")
+    port = int(server.url.rsplit(":", 1)[1])
+    assert (r.request.url.host, r.request.url.port) == ("127.0.0.1", port)
+    assert str(r.request.url.parsed.with_path("/other")) == server.url + "/other"
+    assert pickle.loads(pickle.dumps(r.request.url)) == r.request.url
+
+
+def test_an_empty_path_is_written_as_requests_writes_it(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    r = make_client().get(server.url)
+    assert r.url == r.request.url == requests.get(server.url, timeout=30).url
+    assert r.url.endswith("/")
+
+
+def test_the_request_of_an_error_has_a_str_url(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    with pytest.raises(mylib.HTTPStatusError) as caught:
+        make_client().get(server.url + "/status/404").raise_for_status()
+    assert caught.value.request is not None
+    assert caught.value.request.url == server.url + "/status/404"
+    with pytest.raises(mylib.ConnectError) as refused:
+        make_client().get("http://127.0.0.1:9/x")
+    assert refused.value.request is not None and refused.value.request.url == "http://127.0.0.1:9/x"

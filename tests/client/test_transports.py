@@ -238,7 +238,7 @@ def test_closing_a_client_leaves_a_transport_it_was_given_open(server: TestServe
 
 def test_request_replace_checks_and_converts_what_it_is_given() -> None:
     request = mylib.Request("GET", "http://h/x")
-    assert request.url.path == "/x"  # a str URL becomes a yarl.URL, as build_request makes it
+    assert request.url.path == "/x"  # a str URL is checked and parsed, as build_request does it
     copy = request.replace(
         url="http://h/y", headers={"Cookie": "a=b"}, timeout=5, auth=("u", "p"), method="post"
     )
