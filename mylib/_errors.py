@@ -73,6 +73,9 @@ class Error(Exception):
 
     #: How many times the request was sent before this error (1 + retries).
     attempts: int = 1
+    #: Sends the transport made on its own before this error (mylib's engine sends again
+    #: when the server closed a kept-alive connection the request went out on).
+    _resends: int = 0
 
     def __init__(self, message: str, *, request: Request | None = None) -> None:
         super().__init__(message)

@@ -43,3 +43,13 @@ def log_retry(method: str, url: URL, why: str, delay: float) -> None:
     """``Retrying GET https://h/x after 503 in 0.40 s``."""
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("Retrying %s %s after %s in %.2f s", method, safe_url(url), why, delay)
+
+
+def log_resend(method: str, url: URL) -> None:
+    """``Sending GET https://h/x again: the server had closed the kept-alive connection``."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "Sending %s %s again on another connection: the server had closed the "
+            "kept-alive connection it went out on, before answering",
+            method, safe_url(url),
+        )  # fmt: skip

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._content import check_framing
-from .._errors import body_too_large
+from .._errors import Error, body_too_large
 from .._hooks import run_hooks
 from .._logging import log_request, log_response
 from .._transports.mock import INSTALLED, send_through
@@ -42,10 +42,17 @@ async def send(request: Request, call: Call) -> Response:
         check_framing(headers, request.content)  # after the hooks, which may set them
     log_request(request.method, request.url.parsed, call.attempts)
     stack = INSTALLED.stack
-    if not stack:
-        response = await call.transport.send(request, stream=call.stream)
-    else:
-        response = await send_through(stack, request, call.stream, call.transport)
+    try:
+        if not stack:
+            response = await call.transport.send(request, stream=call.stream)
+        else:
+            response = await send_through(stack, request, call.stream, call.transport)
+    except Error as exc:
+        call.attempts += exc._resends  # the engine's, on its own errors
+        raise
+    # A transport may send again on its own when a kept-alive connection turns out to have
+    # been closed by the server (mylib's engine does): those sends are attempts too.
+    call.attempts += response.attempts - 1
     if response.request is None:  # a transport's hand-made mylib.Response(...)
         response.request = request
         response.url = response.url or str(request.url)

@@ -7,6 +7,12 @@ What it owns:
 * **The send**: one aiohttp request with ``allow_redirects=False`` (redirects are the
   pipeline's), the per-connection timeouts (``Timeout.connect`` and ``Timeout.read``;
   ``total`` is the engine's) and the proxy for the URL.
+* **Sending again, once**: a request is sent once, except when the connection it went out
+  on came from the pool and the server closes it before a byte of the answer (its idle
+  timeout fired as the request left): an idempotent request with a replayable body goes out
+  again on another connection (at most :data:`_STALE_RESENDS` times), logged and counted in
+  ``attempts``; anything else fails saying why it was not resent. aiohttp's own resend,
+  which also resends after a *fresh* connection drops, is turned off.
 * **Bodies**: a multipart body (``_content.Multipart``) becomes an ``aiohttp.FormData`` here;
   a streamed response's body is an :class:`AiohttpBody`, tracked per session so a stream left
   open is closed before its session (pitfalls.md #6).
@@ -65,10 +71,12 @@ from .._errors import (
     TimeoutError,
     TLSError,
     TransportError,
+    WriteError,
     body_too_large,
     redact_text,
     redact_url,
 )
+from .._logging import log_resend
 from .._models import Request, Response, Timeout, announced_size, read_within
 from .._urls import url_text
 from .base import AsyncTransport
@@ -94,6 +102,22 @@ CONTINUE_WAIT: Final = 1.0
 HEADERS_WAIT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "mylib_headers_wait", default=None
 )
+#: The connections one send went out on (``_Request.send`` adds each), the same way.
+SENT_ON: contextvars.ContextVar[list[_Handler] | None] = contextvars.ContextVar(
+    "mylib_sent_on", default=None
+)
+#: Methods sent again, once the connection they went out on turns out to have been closed
+#: by the server while idle in the pool (RFC 9112, section 9.3.1).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+#: How many such resends one send may make (each on another connection of the pool, or a
+#: new one); a fresh connection that drops is never sent on again.
+_STALE_RESENDS = 3
+
+
+def _went_stale(sent_on: list[_Handler]) -> bool:
+    """The last connection this send went out on had served a request before, and not a
+    byte of an answer came on it: the server closed it while it sat idle in the pool."""
+    return bool(sent_on) and sent_on[-1].requests_sent > 1 and not sent_on[-1].answer_bytes
 
 
 class _Request(aiohttp.ClientRequest):
@@ -102,6 +126,15 @@ class _Request(aiohttp.ClientRequest):
     forever, with no read timeout running (it starts once the body is sent). The wait starts
     when the head is written (not while connecting), and a final answer that comes first
     means the body is never sent (:class:`_Handler` records it)."""
+
+    async def send(self, conn: Any) -> aiohttp.ClientResponse:
+        protocol = conn.protocol
+        protocol.requests_sent += 1
+        protocol.answer_bytes = False
+        sent_on = SENT_ON.get()
+        if sent_on is not None:
+            sent_on.append(protocol)
+        return await super().send(conn)
 
     async def write_bytes(self, writer: Any, conn: Any, *args: Any, **kwargs: Any) -> None:
         waiter: asyncio.Future[bool] | None = getattr(self, "_continue", None)
@@ -161,6 +194,10 @@ class _Handler(ResponseHandler):
     _sent = False
     #: A final head arrived for the current request.
     answered = False
+    #: How many requests were sent on this connection (``_Request.send`` counts them).
+    requests_sent = 0
+    #: A byte of an answer to the current request came in.
+    answer_bytes = False
     #: This request's ``Timeout.headers``, armed once it has been sent (:meth:`start_timeout`).
     _headers_wait: float | None = None
     _headers_timer: asyncio.TimerHandle | None = None
@@ -176,6 +213,8 @@ class _Handler(ResponseHandler):
         self._sent = self.answered = False
 
     def data_received(self, data: bytes) -> None:
+        if data:
+            self.answer_bytes = True
         if self._head is None or not data:
             return super().data_received(data)
         if self._head == "after":
@@ -283,7 +322,7 @@ def _new_session(ssl_setting: ssl.SSLContext | bool) -> aiohttp.ClientSession:
     connector._factory = functools.partial(  # type: ignore[assignment]
         _Handler, loop=asyncio.get_running_loop()
     )
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         request_class=_Request,
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -292,6 +331,12 @@ def _new_session(ssl_setting: ssl.SSLContext | bool) -> aiohttp.ClientSession:
         auto_decompress=True,
         read_bufsize=_READ_BUFSIZE,
     )
+    # aiohttp sends an idempotent request again when its connection drops before the answer,
+    # a fresh connection too; the resend is decided in AiohttpTransport.send instead. There is
+    # no public setting; a test fails if this stops taking effect (a dropped DELETE is seen
+    # twice by the server).
+    session._retry_connection = False
+    return session
 
 
 @functools.lru_cache(maxsize=64)
@@ -396,6 +441,38 @@ class AiohttpTransport(AsyncTransport):
                 request=request,
             )
         session = self._sessions.get()
+        resends = 0
+        while True:
+            sent_on: list[_Handler] = []
+            token = SENT_ON.set(sent_on)
+            try:
+                response = await self._send_once(session, request, stream)
+            except (RemoteProtocolError, ReadError, WriteError) as exc:
+                exc._resends = resends  # counted as attempts by the hop
+                if isinstance(exc, TimeoutError) or not _went_stale(sent_on):
+                    raise
+                if request.method not in _IDEMPOTENT or not (
+                    request.content is None or isinstance(request.content, bytes)
+                ):
+                    exc.args = (
+                        f"{exc.args[0]}; the server closed a kept-alive connection as the "
+                        f"request went out, and {request.method} with this body is not sent "
+                        "again without retries= (it may or may not have been processed)",
+                    )
+                    raise
+                if resends >= _STALE_RESENDS:
+                    raise
+                resends += 1
+                log_resend(request.method, request.url.parsed)
+                continue
+            finally:
+                SENT_ON.reset(token)
+            response.attempts = resends + 1
+            return response
+
+    async def _send_once(
+        self, session: aiohttp.ClientSession, request: Request, stream: bool
+    ) -> Response:
         url = request.url.parsed
         headers = request.headers
         data = request.content

@@ -297,3 +297,72 @@ def test_the_request_of_an_error_has_a_str_url(
     with pytest.raises(mylib.ConnectError) as refused:
         make_client().get("http://127.0.0.1:9/x")
     assert refused.value.request is not None and refused.value.request.url == "http://127.0.0.1:9/x"
+
+
+# -- nothing is sent twice behind the user's back (item 4) ----------------------------------
+
+_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def _dropping_server() -> RawServer:
+    """Reads each request and closes the connection without a word."""
+
+    async def handler(conn: Conn) -> None:
+        server.record(await conn.read_request())
+
+    server = RawServer(handler)
+    return server
+
+
+def _stale_keep_alive_server() -> RawServer:
+    """Answers the first request of each connection and keeps it open; a second request on
+    it is read and the connection closed unanswered, as when a server's idle timeout fires
+    just as the client reuses the connection."""
+
+    async def handler(conn: Conn) -> None:
+        if server.record(await conn.read_request()) is None:
+            return
+        await conn.send(_OK)
+        server.record(await conn.read_request())
+
+    server = RawServer(handler)
+    return server
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "POST"])
+def test_a_fresh_connection_that_drops_is_not_sent_again(
+    make_client: ClientFactory, method: str
+) -> None:
+    with _dropping_server() as raw:
+        with pytest.raises(mylib.TransportError) as caught:
+            make_client().request(method, raw.url + "/x")
+        assert [r.method for r in raw.requests] == [method]
+        assert caught.value.attempts == 1
+
+
+def test_a_pooled_connection_the_server_closed_is_sent_again_and_counted(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    with _stale_keep_alive_server() as raw:
+        c = make_client()
+        assert c.get(raw.url + "/first").attempts == 1
+        with caplog.at_level("DEBUG", logger="mylib"):
+            r = c.get(raw.url + "/second")
+        assert (r.status_code, r.text, r.attempts) == (200, "ok", 2)
+        assert [w.request_line for w in raw.requests] == [
+            "GET /first HTTP/1.1", "GET /second HTTP/1.1", "GET /second HTTP/1.1",
+        ]  # fmt: skip
+        assert raw.connections == 2
+        assert any("kept-alive connection" in m for m in caplog.messages)
+
+
+def test_a_post_on_a_pooled_connection_the_server_closed_is_not_sent_again(
+    make_client: ClientFactory,
+) -> None:
+    with _stale_keep_alive_server() as raw:
+        c = make_client()
+        c.get(raw.url + "/first")
+        with pytest.raises(mylib.TransportError, match="not sent again") as caught:
+            c.post(raw.url + "/order", content=b"one pizza")
+        assert [w.method for w in raw.requests] == ["GET", "POST"]
+        assert caught.value.attempts == 1
