@@ -23,7 +23,7 @@ from ._errors import InvalidHeader
 if TYPE_CHECKING:
     from multidict import CIMultiDict
 
-__all__ = ["Multipart", "Part", "check_framing", "encode_body"]
+__all__ = ["Multipart", "Part", "check_framing", "encode_body", "rewind", "rewind_marks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +260,41 @@ def check_framing(headers: CIMultiDict[str], content: Any) -> None:
             f"Content-Length {value} does not match the body, which is {size} bytes: leave "
             "the header out (mylib sets it) or fix it"
         )
+
+
+Marks = list[tuple[Any, int]]
+
+
+def rewind_marks(content: Any) -> Marks | None:
+    """Where each file of a body starts, so the body can be sent again (after a 307 or 308):
+    ``[]`` when nothing needs rewinding (bytes, no body, a form of fields), ``None`` when it
+    cannot be sent again (a stream, or a file that cannot seek)."""
+    if content is None or isinstance(content, bytes):
+        return []
+    values = [part.value for part in content.parts] if isinstance(content, Multipart) else [
+        content
+    ]
+    marks: Marks = []
+    for value in values:
+        if isinstance(value, (bytes, str)):
+            continue
+        try:
+            if not (isinstance(value, io.IOBase) and value.seekable()):
+                return None
+            marks.append((value, value.tell()))
+        except (OSError, ValueError):
+            return None
+    return marks
+
+
+def rewind(marks: Marks) -> bool:
+    """Put each file back where its body started; False if one could not be."""
+    try:
+        for file, position in marks:
+            file.seek(position)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def body_size(content: Any) -> int | None:

@@ -1,7 +1,8 @@
 """The redirect step, and its policy: the next request after a 3xx, by small named rules.
 
 Each hop is a new request made with :meth:`Request.replace`, so every field carries over
-unless a rule changes it: 303 (and 301/302 after a POST) become GET without a body;
+unless a rule changes it: 303 (and 301/302 after a POST) become GET without a body, and a
+307/308 sends the body again (a file from where it started, if it can seek);
 ``Authorization``, ``Cookie`` and ``Proxy-Authorization`` are dropped, and the request's own
 ``auth`` with them, when the target is another origin or the scheme drops from https to
 http. The bodies of the redirect responses are read (small as a rule) and kept in
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from multidict import CIMultiDict
 from yarl import URL
 
+from .._content import Marks, rewind, rewind_marks
 from .._errors import InvalidURL, TooManyRedirects, TransportError, redact_url
 from .._models import Request, Response
 from .._urls import should_strip_auth, to_url, validate_url
@@ -59,8 +61,10 @@ def redirect_url(request: Request, response: Response) -> URL:
     return validate_url(target)
 
 
-def next_request(request: Request, response: Response) -> Request:
-    """The request to send after ``response``, a redirect answering ``request``.
+def next_request(request: Request, response: Response, marks: Marks | None = None) -> Request:
+    """The request to send after ``response``, a redirect answering ``request``; ``marks``
+    are where the files of its body started (:func:`~mylib._content.rewind_marks`, taken
+    before it was sent), so that a 307/308 sends them again from there.
 
     Raises:
         InvalidURL: the redirect target is not an http(s) URL.
@@ -74,10 +78,11 @@ def next_request(request: Request, response: Response) -> Request:
         content = None
         for name in _BODY_HEADERS:
             headers.popall(name, None)
-    elif content is not None and not isinstance(content, bytes):
+    elif content is not None and not (marks is not None and rewind(marks)):
         raise TransportError(
             f"{response.status_code} redirect to {redact_url(url)} asks to resend the body, "
-            "but it was streamed and cannot be replayed; send bytes to allow it",
+            "but it was streamed and cannot be replayed; send bytes or a file that can seek "
+            "to allow it",
             request=request,
         )
     auth = request.auth
@@ -94,6 +99,9 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
     history: list[Response] = []
     max_redirects = call.config.max_redirects
     while True:
+        content = request.content
+        # Taken before sending: sending moves a file to its end.
+        marks = [] if content is None or type(content) is bytes else rewind_marks(content)
         response = await send(request, call)
         if not (request.follow_redirects and response.is_redirect):
             response.history = history
@@ -109,4 +117,4 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
             )
         response.history = history[:]  # each hop shows the hops before it, as in requests
         history.append(response)
-        request = next_request(request, response)
+        request = next_request(request, response, marks)

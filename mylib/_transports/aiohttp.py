@@ -45,6 +45,7 @@ import builtins
 import contextvars
 import datetime
 import functools
+import io
 import re
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -359,13 +360,44 @@ def _form_data(body: Multipart) -> aiohttp.FormData:
                 value = aiohttp.payload.BytesPayload(value, content_type="text/plain")
             form.add_field(part.name, value)
         else:
-            value = part.value
+            value, filename = part.value, part.filename
             if isinstance(value, AsyncIterable):  # a reader that is no file object
                 value = aiohttp.payload.AsyncIterablePayload(value)
-            form.add_field(
-                part.name, value, filename=part.filename, content_type=part.content_type
-            )
+            elif isinstance(value, io.IOBase):
+                if filename is None:
+                    filename = aiohttp.helpers.guess_filename(value, part.name)
+                value = _file_payload(value)
+            form.add_field(part.name, value, filename=filename, content_type=part.content_type)
     return form
+
+
+def _caller_keeps(payload: type[aiohttp.payload.IOBasePayload]) -> type[Any]:
+    """``payload``, except that it leaves the file open: aiohttp closes a file it has sent,
+    but the file is the caller's (requests never closes it), who may send it again or read
+    on, and a 307/308 sends it again rewound."""
+
+    def _close(self: aiohttp.payload.IOBasePayload) -> None:
+        self._consumed = True  # as aiohttp marks it; the file itself stays open
+
+    return type(payload.__name__, (payload,), {"_close": _close, "__module__": __name__})
+
+
+#: aiohttp's payload for each kind of file (its registry's choice), made to leave it open.
+_FILE_PAYLOADS: tuple[tuple[type[io.IOBase], type[Any]], ...] = (
+    (io.BytesIO, aiohttp.payload.BytesIOPayload),  # nothing to close: as aiohttp has it
+    (io.StringIO, aiohttp.payload.StringIOPayload),  # read whole when made
+    (io.TextIOBase, _caller_keeps(aiohttp.payload.TextIOPayload)),
+    (io.BufferedReader, _caller_keeps(aiohttp.payload.BufferedReaderPayload)),
+    (io.BufferedRandom, _caller_keeps(aiohttp.payload.BufferedReaderPayload)),
+    (io.IOBase, _caller_keeps(aiohttp.payload.IOBasePayload)),
+)
+
+
+def _file_payload(file: io.IOBase) -> Any:
+    for kind, payload in _FILE_PAYLOADS:
+        if isinstance(file, kind):
+            return payload(file)
+    raise AssertionError("unreachable: every file is an io.IOBase")
 
 
 async def _exactly(
@@ -478,6 +510,8 @@ class AiohttpTransport(AsyncTransport):
         data = request.content
         if isinstance(data, Multipart):
             data = _form_data(data)
+        elif isinstance(data, io.IOBase):
+            data = _file_payload(data)
         chunked = None
         if "Transfer-Encoding" in headers:
             # "chunked", checked by the hop: aiohttp writes the framing itself (left in the

@@ -366,3 +366,58 @@ def test_a_post_on_a_pooled_connection_the_server_closed_is_not_sent_again(
             c.post(raw.url + "/order", content=b"one pizza")
         assert [w.method for w in raw.requests] == ["GET", "POST"]
         assert caught.value.attempts == 1
+
+
+# -- a 307/308 sends a file body again, rewound (item 5) -------------------------------------
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_redirect_that_keeps_the_method_sends_a_file_again_from_its_start(
+    make_client: ClientFactory, server: TestServer, tmp_path: Any, status: int
+) -> None:
+    path = tmp_path / "upload.bin"
+    path.write_bytes(b"header-to-skip|the payload")
+    with open(path, "rb") as f:
+        f.seek(len(b"header-to-skip|"))  # a body starts where the file is, as in requests
+        r = make_client().post(
+            f"{server.url}/redirect-to?url=/anything&status_code={status}", content=f
+        )
+    assert [h.status_code for h in r.history] == [status]
+    assert (r.json()["method"], r.json()["body"]) == ("POST", "the payload")
+
+
+def test_a_redirect_that_keeps_the_method_sends_uploaded_files_again(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    r = make_client().post(
+        f"{server.url}/redirect-to?url=/anything&status_code=307",
+        data={"note": "hi"},
+        files={"doc": ("a.txt", io.BytesIO(b"file body"))},
+    )
+    assert r.json()["files"] == {"doc": "file body"} and r.json()["form"] == {"note": "hi"}
+
+
+def test_a_body_that_cannot_be_sent_again_is_named_on_a_307(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    with pytest.raises(mylib.TransportError, match="cannot be replayed"):
+        make_client().post(
+            f"{server.url}/redirect-to?url=/anything&status_code=307",
+            content=iter([b"once", b" only"]),
+        )
+
+
+def test_a_file_sent_is_left_open_for_its_owner_as_requests_leaves_it(
+    make_client: ClientFactory, server: TestServer, tmp_path: Any
+) -> None:
+    path = tmp_path / "data.txt"
+    path.write_bytes(b"contents")
+    c = make_client()
+    with open(path, "rb") as f, open(path) as text:
+        assert c.post(server.url + "/anything", content=f).json()["body"] == "contents"
+        assert c.post(server.url + "/anything", files={"f": text}).json()["files"] == {
+            "f": "contents"
+        }
+        assert not f.closed and not text.closed
+        f.seek(0)
+        assert c.put(server.url + "/anything", content=f).json()["body"] == "contents"
