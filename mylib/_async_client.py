@@ -217,7 +217,8 @@ class AsyncClient:
 
     @cookies.setter
     def cookies(self, value: CookieTypes) -> None:
-        # Requests already under way keep the jar they started with.
+        """Replace the jar (a dict, a :class:`Cookies` or a CookieJar, as ``cookies=``);
+        requests already under way keep the one they started with."""
         self._config = dataclasses.replace(self._config, cookies=Cookies(check_cookies(value)))
 
     def _check_open(self) -> None:
@@ -266,7 +267,7 @@ class AsyncClient:
             active.add(task)
         total = request.timeout.total
         deadline = None if total is None else asyncio.get_running_loop().time() + total
-        call = Call(self._config, self._transport, deadline, stream)
+        call = Call(self._config, self._transport, deadline, stream, origin=request.url.parsed)
         try:
             if total is None:
                 return await self._handler(request, call)

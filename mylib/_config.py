@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ._auth import Auth, to_auth
-from ._cookies import Cookies
+from ._cookies import COOKIES_TYPE_ERROR, Cookies
 from ._errors import InvalidURL, redact_url
 from ._hooks import check_event_hooks
 from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
@@ -47,7 +47,7 @@ class ClientConfig:
     base_url: URL | None = field(repr=False)
     headers: CIMultiDict[str] = field(repr=False)
     params: Any = field(repr=False)
-    #: The client's live jar (the one mutable field: it has its own lock).
+    #: The client's live jar, which changes as servers set cookies (it has its own lock).
     cookies: Cookies = field(repr=False)
     auth: Auth | None = field(repr=False)
     timeout: Timeout
@@ -70,10 +70,7 @@ class ClientConfig:
 def check_cookies(value: object) -> Mapping[str, Any] | CookieJar | None:
     """``value``, checked to be None, a mapping or a cookie jar (client or request cookies)."""
     if value is not None and not isinstance(value, (Mapping, CookieJar)):
-        raise TypeError(
-            "cookies must be a dict of str -> str, a mylib.Cookies or an "
-            f"http.cookiejar.CookieJar, not {type(value).__name__}"
-        )
+        raise TypeError(COOKIES_TYPE_ERROR.format(type(value).__name__))
     return value
 
 

@@ -19,6 +19,7 @@ over the jar holds the jar's own lock (the standard jar takes it when it changes
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import urllib.parse
@@ -34,7 +35,14 @@ if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
     from yarl import URL
 
-__all__ = ["Cookies", "cookie_header", "request_cookies"]
+__all__ = ["COOKIES_TYPE_ERROR", "Cookies", "check_sendable", "cookie_header", "request_cookies"]
+
+
+#: What a jar's ``cookies=`` may be, said once for every place that checks it.
+COOKIES_TYPE_ERROR = (
+    "cookies must be a dict of str -> str, a mylib.Cookies or an http.cookiejar.CookieJar, "
+    "not {}"
+)
 
 
 class Cookies(MutableMapping[str, str]):
@@ -42,8 +50,10 @@ class Cookies(MutableMapping[str, str]):
 
     It reads what servers set, and you may set, delete and clear cookies; names map to
     values, and :meth:`get`, :meth:`set`, :meth:`delete` and :meth:`clear` take a ``domain``
-    and ``path`` where names alone are ambiguous. The cookies live in :attr:`jar`, a standard
-    :class:`http.cookiejar.CookieJar`.
+    (``"example.com"`` and ``".example.com"`` are the same) and a ``path`` where names alone
+    are ambiguous. :meth:`items` gives every cookie, a name set for two paths twice, as
+    requests' jar does. Expired cookies are neither sent nor shown. The cookies live in
+    :attr:`jar`, a standard :class:`http.cookiejar.CookieJar`.
 
     Args:
         cookies: A dict of name -> value (cookies without a domain), another
@@ -66,10 +76,7 @@ class Cookies(MutableMapping[str, str]):
             self.jar = CookieJar()
             if cookies is not None:
                 if not isinstance(cookies, Mapping):
-                    raise TypeError(
-                        "cookies must be a dict of str -> str, a mylib.Cookies or an "
-                        f"http.cookiejar.CookieJar, not {type(cookies).__name__}"
-                    )
+                    raise TypeError(COOKIES_TYPE_ERROR.format(type(cookies).__name__))
                 for name, value in cookies.items():
                     self.set(name, value)
 
@@ -101,11 +108,24 @@ class Cookies(MutableMapping[str, str]):
     def __bool__(self) -> bool:
         return bool(self._all())
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return sorted(self.items()) == sorted(other.items())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dict
+
+    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
+        """``(name, value)`` of every cookie, a name that several domains or paths set once
+        for each (as requests' jar gives them)."""
+        return [(cookie.name, cookie.value or "") for cookie in self._all()]
+
+    def values(self) -> list[str]:  # type: ignore[override]
+        """The value of every cookie (see :meth:`items`)."""
+        return [value for _, value in self.items()]
+
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{c.name}={'...' if c.value else ''} for {c.domain or '*'}{c.path}"
-            for c in self._all()
-        )
+        shown = ", ".join(f"{c.name} for {c.domain or '*'}{c.path}" for c in self._all())
         return f"<mylib.Cookies [{shown}]>"
 
     # -- with domain and path ---------------------------------------------------------------
@@ -127,40 +147,52 @@ class Cookies(MutableMapping[str, str]):
         return default if value is None else value
 
     def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
-        """Set cookie ``name``. Without ``domain`` it goes with every request the client
-        makes (not across origins on a redirect); with one, only to that domain and its
-        subdomains.
+        """Set cookie ``name`` (a number as ``value`` is sent as its text). Without
+        ``domain`` it goes with every request the client makes (not across origins on a
+        redirect); with one, to that domain and its subdomains. It is a session cookie: a
+        ``jar.save()`` keeps it with ``ignore_discard=True``.
 
         Raises:
-            TypeError: ``name``, ``value`` or ``domain`` is not a str.
+            TypeError: ``name``, ``value``, ``domain`` or ``path`` has the wrong type.
+            ValueError: ``path`` does not start with ``/``.
             InvalidHeader: ``name`` or ``value`` cannot be sent in a Cookie header.
         """
-        for label, item in (("name", name), ("value", value), ("domain", domain)):
+        text = _text(value)
+        for label, item in (("name", name), ("value", text), ("domain", domain), ("path", path)):
             if not isinstance(item, str):
                 raise TypeError(f"a cookie's {label} must be a str, not {type(item).__name__}")
-        _check_sendable(name, value)
+        value = str(text)
+        if not path.startswith("/"):
+            raise ValueError(f"a cookie's path must start with '/', not {path!r}")
+        check_sendable(name, value)
+        domain = domain.lower()
+        if domain and not domain.startswith("."):
+            domain = "." + domain  # a domain cookie, stored as servers' are (and saved so)
         cookie = Cookie(
             version=0, name=name, value=value, port=None, port_specified=False,
-            domain=domain, domain_specified=bool(domain),
-            domain_initial_dot=domain.startswith("."), path=path,
-            path_specified=True, secure=False, expires=None, discard=True, comment=None,
-            comment_url=None, rest={}, rfc2109=False,
+            domain=domain, domain_specified=bool(domain), domain_initial_dot=bool(domain),
+            path=path, path_specified=True, secure=False, expires=None, discard=True,
+            comment=None, comment_url=None, rest={}, rfc2109=False,
         )  # fmt: skip
         self.jar.set_cookie(cookie)
 
     def delete(self, name: str, domain: str | None = None, path: str | None = None) -> None:
         """Remove every cookie ``name`` (for ``domain`` and ``path`` when given)."""
-        for cookie in self._matching(name, domain, path):
-            self.jar.clear(cookie.domain, cookie.path, cookie.name)
+        self._remove(self._matching(name, domain, path))
 
     def clear(self, domain: str | None = None, path: str | None = None) -> None:
-        """Remove all cookies, or those of ``domain`` (and ``path``)."""
-        if domain is None:
+        """Remove all cookies, or those of ``domain`` and/or ``path``."""
+        if domain is None and path is None:
             self.jar.clear()
             return
-        for cookie in self._all():
-            if cookie.domain == domain and (path is None or cookie.path == path):
-                self.jar.clear(cookie.domain, cookie.path, cookie.name)
+        self._remove(
+            [
+                cookie
+                for cookie in self._all()
+                if (domain is None or _same_domain(cookie.domain, domain))
+                and (path is None or cookie.path == path)
+            ]
+        )
 
     def update(self, other: Any = (), /, **values: str) -> None:
         """Add cookies from a dict, pairs, keywords, or another jar (keeping its domains)."""
@@ -174,14 +206,21 @@ class Cookies(MutableMapping[str, str]):
     # -- internals ------------------------------------------------------------------------
 
     def _all(self) -> list[Cookie]:
-        return _snapshot(self.jar)
+        now = int(time.time())
+        return [cookie for cookie in _snapshot(self.jar) if not cookie.is_expired(now)]
+
+    def _remove(self, cookies: list[Cookie]) -> None:
+        for cookie in cookies:
+            # KeyError: gone already (another thread, or a server's Max-Age=0, was first).
+            with contextlib.suppress(KeyError):
+                self.jar.clear(cookie.domain, cookie.path, cookie.name)
 
     def _matching(self, name: str, domain: str | None, path: str | None) -> list[Cookie]:
         return [
             cookie
             for cookie in self._all()
             if cookie.name == name
-            and (domain is None or cookie.domain == domain)
+            and (domain is None or _same_domain(cookie.domain, domain))
             and (path is None or cookie.path == path)
         ]
 
@@ -190,8 +229,8 @@ class Cookies(MutableMapping[str, str]):
         if len(found) > 1:
             raise CookieConflict(
                 f"there are {len(found)} cookies named {name!r} (for "
-                f"{', '.join(repr(c.domain + c.path) for c in found)}); say which with "
-                "cookies.get(name, domain=..., path=...)"
+                f"{', '.join(repr((c.domain or '*') + c.path) for c in found)}); say which "
+                "with cookies.get(name, domain=..., path=...)"
             )
         return (found[0].value or "") if found else None
 
@@ -203,10 +242,10 @@ class Cookies(MutableMapping[str, str]):
     def header_for(self, url: URL, *, with_domainless: bool) -> list[str]:
         """The ``name=value`` items this jar sends to ``url``, most specific path first;
         cookies without a domain only ``with_domainless``."""
-        cookies = self._all()
+        cookies = _candidates(self.jar, url.host or "")
         if not cookies:
             return []
-        host = _jar_host(url)
+        hosts = _hosts(url)
         path = url.raw_path or "/"
         secure = url.scheme == "https"
         port = str(url.port)
@@ -215,7 +254,7 @@ class Cookies(MutableMapping[str, str]):
             cookie
             for cookie in cookies
             if (cookie.domain or with_domainless)
-            and _domain_matches(cookie, host)
+            and _domain_matches(cookie, hosts)
             and _path_matches(cookie.path, path)
             and (secure or not cookie.secure)
             and not cookie.is_expired(now)
@@ -225,32 +264,68 @@ class Cookies(MutableMapping[str, str]):
         return [c.name if c.value is None else f"{c.name}={c.value}" for c in chosen]
 
 
-def _snapshot(jar: CookieJar) -> list[Cookie]:
+def _lock(jar: CookieJar) -> AbstractContextManager[Any]:
     # The standard jar changes itself under this lock and walks nested dicts in __iter__,
     # so a walk without it may meet a dict that changes size on the loop thread.
-    lock: AbstractContextManager[Any] = getattr(jar, "_cookies_lock", None) or nullcontext()
-    with lock:
+    return getattr(jar, "_cookies_lock", None) or nullcontext()
+
+
+def _snapshot(jar: CookieJar) -> list[Cookie]:
+    with _lock(jar):
         return list(jar)
 
 
-def _jar_host(url: URL) -> str:
-    # The host as the standard jar files cookies under (what it calls the effective request
-    # host): lower case, port cut, ".local" added to a name without a dot.
+def _candidates(jar: CookieJar, host: str) -> list[Cookie]:
+    """The jar's cookies that may match ``host``: only those filed under the domains the host
+    is in (and the domainless), where the jar files them by domain as the standard one does;
+    so the cost of a request does not grow with the cookies of other sites."""
+    by_domain = getattr(jar, "_cookies", None)
+    if not isinstance(by_domain, dict):
+        return _snapshot(jar)
+    host = host.lower().rstrip(".")
+    found: list[Cookie] = []
+    with _lock(jar):
+        if not by_domain:
+            return found
+        for domain, paths in by_domain.items():
+            bare = domain.lstrip(".")
+            if bare and not (
+                host == bare
+                or host.endswith("." + bare)
+                or bare == host + ".local"  # the standard jar's name for a dotless host
+            ):
+                continue
+            for names in paths.values():
+                found.extend(names.values())
+    return found
+
+
+def _hosts(url: URL) -> tuple[str, ...]:
+    # The host, and the name the standard jar files a dotless host's cookies under (its
+    # "effective request host": "localhost" becomes "localhost.local"); cookies of either
+    # match.
     host = _PORT.sub("", urllib.parse.urlsplit(str(url)).netloc).lower()
-    return host if "." in host else host + ".local"
+    return (host,) if "." in host else (host, host + ".local")
 
 
 _PORT = re.compile(r":\d+$", re.ASCII)
 
 
-def _domain_matches(cookie: Cookie, host: str) -> bool:
+def _same_domain(stored: str, given: str) -> bool:
+    """``given`` (as a user writes it: "example.com") names the domain ``stored`` (as the jar
+    files it: ".example.com", or "localhost.local" for a dotless host)."""
+    stored, given = stored.lower().lstrip("."), given.lower().lstrip(".")
+    return stored == given or stored == given + ".local"
+
+
+def _domain_matches(cookie: Cookie, hosts: tuple[str, ...]) -> bool:
     domain = cookie.domain.lower()
     if not domain:
         return True
     if not cookie.domain_specified and not domain.startswith("."):
-        return host == domain  # host-only: set by a server without Domain=
+        return domain in hosts  # host-only: set by a server without Domain=
     dotted = domain if domain.startswith(".") else "." + domain
-    return ("." + host).endswith(dotted)
+    return any(("." + host).endswith(dotted) for host in hosts)
 
 
 def _path_matches(cookie_path: str, request_path: str) -> bool:
@@ -310,13 +385,29 @@ class _JarResponse:
         return self._headers.getall(name, default)
 
 
-def _check_sendable(name: str, value: str) -> None:
+#: What a cookie's value may not hold: it would end the value (";"), the header (CR, LF)
+#: or be refused by the engine (other control characters).
+_UNSENDABLE = re.compile(r"[\x00-\x1f\x7f;]")
+
+
+def check_sendable(name: str, value: str) -> None:
+    """Raise InvalidHeader unless cookie ``name=value`` can be sent as it is (the value is
+    not shown: it may be a secret)."""
     try:
-        SimpleCookie()[name] = value
+        SimpleCookie()[name] = ""
     except CookieError as exc:
         raise InvalidHeader(f"cookies has the name {name!r}, which cannot be sent: {exc}") from exc
-    if any(ch in value for ch in "\r\n\x00;"):
-        raise InvalidHeader(f"the cookie {name!r} has a value that cannot be sent: {value!r}")
+    if _UNSENDABLE.search(value):
+        raise InvalidHeader(
+            f"the cookie {name!r} has a value that cannot be sent (a control character or ';')"
+        )
+
+
+def _text(value: object) -> object:
+    # requests sends a number as its text; anything else but a str is refused by the caller.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 def request_cookies(cookies: Mapping[str, str] | CookieJar, url: URL) -> str:
@@ -328,13 +419,17 @@ def request_cookies(cookies: Mapping[str, str] | CookieJar, url: URL) -> str:
 
 
 def cookie_header(cookies: Mapping[str, str]) -> str:
-    """``{"a": "1", "b": "2"}`` -> ``"a=1; b=2"`` (values quoted where they must be)."""
-    jar: SimpleCookie = SimpleCookie()
+    """``{"a": "1", "b": "2"}`` -> ``"a=1; b=2"``, values as they are (as requests sends
+    them; a number as its text).
+
+    Raises:
+        InvalidHeader: a name or value that cannot be sent.
+    """
+    items = []
     for name, value in cookies.items():
-        try:
-            jar[name] = value
-        except CookieError as exc:
-            raise InvalidHeader(
-                f"cookies has the name {name!r}, which cannot be sent: {exc}"
-            ) from exc
-    return "; ".join(morsel.OutputString() for morsel in jar.values())
+        text = _text(value)
+        if not isinstance(text, str):
+            raise TypeError(f"a cookie's value must be a str, not {type(value).__name__}")
+        check_sendable(name, text)
+        items.append(f"{name}={text}")
+    return "; ".join(items)

@@ -527,8 +527,9 @@ class ResponseBase:
         """The cookies this response set (``Set-Cookie``) that a client would keep, as a
         :class:`Cookies` (use it as a dict of name -> value)."""
         cookies = Cookies()
-        if self.url and "Set-Cookie" in self.headers:
-            cookies.extract(self.headers, URL(self.url))
+        if "Set-Cookie" in self.headers:
+            # A hand-made response may have no URL: read as if from a host of its own.
+            cookies.extract(self.headers, URL(self.url or "http://response.invalid/"))
         return cookies
 
     @property

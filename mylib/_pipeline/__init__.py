@@ -65,7 +65,8 @@ class Call:
     deadline: float | None
     stream: bool = False
     attempts: int = 0
-    #: The URL of the first hop: cookies without a domain go only to its origin.
+    #: The URL of the request the caller made: cookies without a domain go only to its
+    #: origin (not to a redirect's, nor to one an auth flow sends to first).
     origin: URL | None = None
 
 

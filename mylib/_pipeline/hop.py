@@ -4,6 +4,7 @@ It is the end of the chain and calls the transport itself (a step of its own aro
 transport would cost a coroutine frame per request for nothing). A transport installed for
 every client (``mylib.testing.Mocker``, a cassette) answers before the client's own.
 
+The cookies a response sets go into the client's jar here, from every response received.
 Request hooks see the request just before it goes out, response hooks the response as soon
 as its headers are in (for a stream, before its body is read), for every hop: redirects and
 retries included. A response hook that raises closes an unread body before the error goes
@@ -53,6 +54,8 @@ async def send(request: Request, call: Call) -> Response:
     # A transport may send again on its own when a kept-alive connection turns out to have
     # been closed by the server (mylib's engine does): those sends are attempts too.
     call.attempts += response.attempts - 1
+    if "Set-Cookie" in response.headers:  # every response's, a retried one's too
+        config.cookies.extract(response.headers, request.url.parsed)
     if response.request is None:  # a transport's hand-made mylib.Response(...)
         response.request = request
         response.url = response.url or str(request.url)

@@ -314,8 +314,14 @@ class _ClassStub:
         self.lines.append("    @property")
         self.lines.append(f"    def {name}(self) -> {returns}: ...")
         if prop.fset is not None:
+            takes = returns
+            params = list(inspect.signature(prop.fset, eval_str=False).parameters.values())
+            given = _annotation_text(params[-1].annotation) if len(params) == 2 else None
+            if given is not None:  # a setter may take more than the getter returns
+                takes = given
+                self._need(takes, prop.fset.__module__)
             self.lines.append(f"    @{name}.setter")
-            self.lines.append(f"    def {name}(self, value: {returns}) -> None: ...")
+            self.lines.append(f"    def {name}(self, value: {takes}) -> None: ...")
 
     def build(self) -> list[str]:
         cls = self.async_cls

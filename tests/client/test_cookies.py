@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.cookiejar
 import pathlib
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -222,7 +223,14 @@ def test_cookies_that_cannot_be_sent_are_refused_when_set(make_client: ClientFac
     with pytest.raises(mylib.InvalidHeader, match="'a'"):
         c.cookies["a"] = "x;y"
     with pytest.raises(TypeError, match="value must be a str"):
-        c.cookies["a"] = 1
+        c.cookies["a"] = b"bytes"
+    with pytest.raises(TypeError, match="path must be a str"):
+        c.cookies.set("a", "1", path=None)
+    with pytest.raises(ValueError, match="must start with '/'"):
+        c.cookies.set("a", "1", path="api")
+    with pytest.raises(mylib.InvalidHeader, match="control character") as caught:
+        c.cookies["a"] = "secret\x01"
+    assert "secret" not in str(caught.value)
     with pytest.raises(TypeError, match="cookies must be a dict"):
         c.cookies = "a=b"
     assert not c.cookies
@@ -251,3 +259,126 @@ def test_response_cookies_read_like_a_dict(make_client: ClientFactory, server: T
     r = make_client().get(_set(server, "a=1", "b=2; Path=/x"))
     assert r.cookies == {"a": "1", "b": "2"} and r.cookies["b"] == "2"
     assert isinstance(r.cookies, mylib.Cookies)
+
+
+def test_clearing_one_path_leaves_the_other_cookies() -> None:
+    jar = mylib.Cookies()
+    jar.set("a", "1", path="/app")
+    jar.set("b", "2")
+    jar.set("c", "3", domain="example.com")
+    jar.clear(path="/app")
+    assert sorted(jar) == ["b", "c"]
+    jar.clear(domain="example.com")
+    assert list(jar) == ["b"]
+
+
+def test_a_domain_is_the_same_with_or_without_its_dot(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    c = make_client()
+    c.get(_set(server, "session=theirs; Domain=localhost.test"))  # refused: not this host
+    assert not c.cookies
+    c.cookies.set("session", "mine", domain="example.com")
+    c.cookies.set("session", "again", domain=".example.com")  # the same cookie: replaced
+    assert c.cookies.get("session", domain="example.com") == "again"
+    assert len(list(c.cookies.jar)) == 1
+    c.cookies.clear(domain=".example.com")
+    assert not c.cookies
+
+
+def test_a_cookie_for_a_dotless_host_reaches_it(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    localhost = server.url.replace("127.0.0.1", "localhost")
+    c = make_client()
+    c.cookies.set("dev", "1", domain="localhost")
+    c.get(localhost + "/set-cookie?v=server%3D2")
+    assert _sent(c, localhost + "/anything") == "dev=1; server=2"
+    assert c.cookies.get("server", domain="localhost") == "2"
+    assert _sent(c, server.url + "/anything") is None  # 127.0.0.1 is another host
+
+
+def test_a_saved_login_keeps_its_session_cookies_and_domains(
+    make_client: ClientFactory, server: TestServer, tmp_path: pathlib.Path
+) -> None:
+    path = str(tmp_path / "login.txt")
+    jar = http.cookiejar.MozillaCookieJar(path)
+    c = make_client(cookies=jar)
+    c.get(_set(server, "session=abc"))  # a session cookie, as most logins are
+    c.cookies.set("wide", "1", domain="example.com")
+    jar.save(ignore_discard=True)
+    restored = http.cookiejar.MozillaCookieJar(path)
+    restored.load(ignore_discard=True)
+    again = make_client(cookies=restored)
+    assert _sent(again, server.url + "/anything") == "session=abc"
+    assert again.cookies.get("wide", domain="example.com") == "1"
+    assert again.cookies.jar is restored
+    wide = next(cookie for cookie in restored if cookie.name == "wide")
+    assert wide.domain_specified and wide.domain == ".example.com"  # still for subdomains
+
+
+def test_items_list_every_cookie_when_a_name_is_set_for_two_paths(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    c = make_client()
+    c.get(_set(server, "lang=en; Path=/", "lang=fr; Path=/app"))
+    assert sorted(c.cookies.items()) == [("lang", "en"), ("lang", "fr")]
+    assert list(c.cookies) == ["lang"]
+    assert c.cookies.get("lang", path="/app") == "fr"
+
+
+def test_an_auth_flow_sending_elsewhere_first_does_not_take_your_cookies_there() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def handler(request: mylib.Request) -> mylib.Response:
+        seen.append((request.url.host, request.headers.get("Cookie")))
+        return mylib.Response(200)
+
+    class LoginFirst(mylib.Auth):
+        def auth_flow(self, request: mylib.Request) -> Iterator[mylib.Request]:
+            yield mylib.Request("POST", "https://login.example.org/token")
+            yield request
+
+    c = mylib.Client(transport=mylib.MockTransport(handler), cookies={"pref": "1"})
+    c.get("https://api.example.com/data", auth=LoginFirst())
+    assert seen == [("login.example.org", None), ("api.example.com", "pref=1")]
+
+
+def test_a_cookie_set_by_a_retried_response_is_kept() -> None:
+    answers = iter(
+        [
+            mylib.Response(503, headers={"Set-Cookie": "challenge=ok", "Retry-After": "0"}),
+            mylib.Response(200, headers={"Set-Cookie": "final=1"}),
+        ]
+    )
+    c = mylib.Client(
+        transport=mylib.MockTransport(lambda request: next(answers)),
+        retries=mylib.Retry(2, backoff_factor=0),
+    )
+    assert c.get("https://api.example.com/").attempts == 2
+    assert dict(c.cookies) == {"challenge": "ok", "final": "1"}
+
+
+def test_expired_cookies_are_neither_sent_nor_shown() -> None:
+    jar = http.cookiejar.CookieJar()
+    # fmt: off
+    jar.set_cookie(http.cookiejar.Cookie(
+        0, "old", "1", None, False, "example.com", False, False, "/", True, False,
+        1, False, None, None, {},
+    ))
+    # fmt: on
+    assert not mylib.Cookies(jar) and "old" not in mylib.Cookies(jar)
+
+
+def test_numbers_are_sent_as_their_text_and_values_as_they_are(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    theirs = requests.get(server.url + "/anything", cookies={"n": "1", "s": "a b"}, timeout=30)
+    c = make_client(cookies={"n": 1})  # a number was accepted before the jar; still is
+    ours = c.get(server.url + "/anything", cookies={"s": "a b"}).json()["headers"]["Cookie"]
+    assert sorted(ours.split("; ")) == sorted(theirs.request.headers["Cookie"].split("; "))
+
+
+def test_the_cookies_of_a_response_without_a_url_are_read() -> None:
+    r = mylib.Response(200, headers={"Set-Cookie": "a=1"})
+    assert r.cookies == {"a": "1"}
