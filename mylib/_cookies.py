@@ -276,28 +276,36 @@ def _snapshot(jar: CookieJar) -> list[Cookie]:
 
 
 def _candidates(jar: CookieJar, host: str) -> list[Cookie]:
-    """The jar's cookies that may match ``host``: only those filed under the domains the host
-    is in (and the domainless), where the jar files them by domain as the standard one does;
-    so the cost of a request does not grow with the cookies of other sites."""
+    """The jar's cookies that may match ``host``: those filed under the host, a domain it is
+    in, or no domain, looked up by name where the jar files them by domain as the standard
+    one does; so the cost of a request does not grow with the cookies of other sites."""
     by_domain = getattr(jar, "_cookies", None)
     if not isinstance(by_domain, dict):
         return _snapshot(jar)
-    host = host.lower().rstrip(".")
     found: list[Cookie] = []
     with _lock(jar):
         if not by_domain:
             return found
-        for domain, paths in by_domain.items():
-            bare = domain.lstrip(".")
-            if bare and not (
-                host == bare
-                or host.endswith("." + bare)
-                or bare == host + ".local"  # the standard jar's name for a dotless host
-            ):
-                continue
-            for names in paths.values():
-                found.extend(names.values())
+        for domain in _domain_keys(host):
+            paths = by_domain.get(domain)
+            if paths:
+                for names in paths.values():
+                    found.extend(names.values())
     return found
+
+
+def _domain_keys(host: str) -> list[str]:
+    # "a.example.com" -> "", "a.example.com", ".a.example.com", "example.com", ".example.com",
+    # "com", ".com"; a dotless host also as the standard jar files it ("localhost.local").
+    host = host.lower().rstrip(".")
+    keys = [""]
+    if "." not in host:
+        keys += [host + ".local", "." + host + ".local"]
+    labels = host.split(".")
+    for start in range(len(labels)):
+        suffix = ".".join(labels[start:])
+        keys += [suffix, "." + suffix]
+    return keys
 
 
 def _hosts(url: URL) -> tuple[str, ...]:

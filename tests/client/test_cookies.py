@@ -293,7 +293,7 @@ def test_a_cookie_for_a_dotless_host_reaches_it(
     c = make_client()
     c.cookies.set("dev", "1", domain="localhost")
     c.get(localhost + "/set-cookie?v=server%3D2")
-    assert _sent(c, localhost + "/anything") == "dev=1; server=2"
+    assert sorted((_sent(c, localhost + "/anything") or "").split("; ")) == ["dev=1", "server=2"]
     assert c.cookies.get("server", domain="localhost") == "2"
     assert _sent(c, server.url + "/anything") is None  # 127.0.0.1 is another host
 
