@@ -51,8 +51,10 @@ class Auth:
                     yield request
 
     ``auth_flow`` runs on the event loop that sends the request (mylib's I/O thread for the
-    blocking Client): await freely, but do not block in it. A flow is driven once per call of
-    ``request()``, around redirects and retries.
+    blocking Client): await freely, but do not block in it. A flow is driven once for each
+    hop of a redirect chain (so a challenge is answered with the URL that sent it), around
+    retries; a hop to another origin gets no auth at all. The responses a flow answered with
+    another request are in the final response's ``history``.
 
     Raises:
         Whatever the flow raises reaches the caller unchanged.

@@ -39,8 +39,8 @@ def _recorder(seen: list[str]) -> Step:
     return step
 
 
-def test_the_order_is_auth_redirects_cookies_retries() -> None:
-    assert (auth.step, redirects.step, cookies.step, retry.step) == ORDER
+def test_the_order_is_redirects_auth_cookies_retries() -> None:
+    assert (redirects.step, auth.step, cookies.step, retry.step) == ORDER
 
 
 def test_the_cache_slot_sees_each_hop_once_and_the_limit_slot_every_attempt() -> None:
@@ -52,8 +52,8 @@ def test_the_cache_slot_sees_each_hop_once_and_the_limit_slot_every_attempt() ->
     # Where the caching and rate-limit issues put their steps (see mylib/_pipeline).
     client._handler = chain(  # type: ignore[attr-defined]
         (
-            auth.step,
             redirects.step,
+            auth.step,
             cookies.step,
             _recorder(cache_slot),
             retry.step,

@@ -7,12 +7,13 @@ this shape. (``send`` comes first so that :func:`chain` can bind it positionally
 ``functools.partial`` with a keyword costs twice as much per call, measured.)
 The order, written once::
 
-    auth -> redirects -> cookies -> [cache] -> retries -> [rate limit] -> hop (-> transport)
+    redirects -> auth -> cookies -> [cache] -> retries -> [rate limit] -> hop (-> transport)
 
-* **auth** wraps everything: a 401 its flow answers is the final response of a whole
-  redirect chain, as in httpx (``auth.py``).
 * **redirects** follows 3xx hops, each a new request made by ``Request.replace`` with the
-  credentials dropped across origins (``redirects.py``).
+  credentials (and the request's ``auth``) dropped across origins (``redirects.py``).
+* **auth** runs the request's auth flow for each hop, so a challenge is answered at the URL
+  that sent it (a Digest ``uri`` is that hop's) and never past an origin the credentials
+  were dropped at; the 401s it answered go into ``history`` (``auth.py``).
 * **cookies** gives each hop the client's cookies for its URL and keeps those a response
   sets (``cookies.py``).
 * a **cache** step goes here (between cookies and retries): a fresh hit answers without
@@ -80,7 +81,7 @@ class Step(Protocol):
 
 
 #: The steps, outermost first; the hop (one attempt on the transport) comes after the last.
-ORDER: tuple[Step, ...] = (auth.step, redirects.step, cookies.step, retry.step)
+ORDER: tuple[Step, ...] = (redirects.step, auth.step, cookies.step, retry.step)
 
 
 def chain(steps: Sequence[Step] = ORDER, last: Handler = hop.send) -> Handler:

@@ -1,10 +1,13 @@
-"""The auth step: runs the request's auth flow around everything below it.
+"""The auth step: runs the request's auth flow for one hop of a redirect chain.
 
 The flow (``Auth.auth_flow``, see ``mylib/_auth.py``) yields the request to send, gets the
-response, and may yield another (a Digest answer to a 401, a refreshed token). It wraps
-redirects and retries, as in httpx: a 401 it answers is the final response of the redirect
-chain. A response the flow answers with another request is read and released before the
-next one goes out; the flow is always closed.
+response, and may yield another (a Digest answer to a 401, a refreshed token). It sits
+inside the redirect step, as requests applies Digest auth: each hop's challenge is answered
+with that hop's URL and method, and a hop to another origin arrives with ``auth`` dropped by
+the redirect step, so the flow never runs for it. Outside the retry step: a retried attempt
+carries what the flow gave it. A response the flow answers with another request is read and
+released before the next one goes out, and handed back in the final response's
+``history`` (the redirect step puts it in the chain's); the flow is always closed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
         current = await advance_flow(flow, None)
         if current is None:
             raise TypeError(f"{request.auth!r}.auth_flow() yielded no request")
+        answered: list[Response] = []
         while True:
             response = await send(current, call)
             try:
@@ -37,8 +41,10 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
                 response.close()
                 raise
             if following is None:
+                response.history = answered
                 return response
             await response.aread()
+            answered.append(response)
             current = following
     finally:
         await close_flow(flow)

@@ -103,6 +103,9 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
         # Taken before sending: sending moves a file to its end.
         marks = [] if content is None or type(content) is bytes else rewind_marks(content)
         response = await send(request, call)
+        for answered in response.history:  # the 401s an auth flow answered on this hop
+            answered.history = history[:]
+            history.append(answered)
         if not (request.follow_redirects and response.is_redirect):
             response.history = history
             return response

@@ -49,8 +49,12 @@ def _digest_app() -> web.Application:
             {"authenticated": False}, status=401, headers={"WWW-Authenticate": challenge}
         )
 
+    async def go(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.query["to"])
+
     app = web.Application()
     app.router.add_get("/digest/{algorithm}/{user}/{passwd}", handler)
+    app.router.add_get("/go", go)
     return app
 
 
@@ -118,6 +122,45 @@ def test_digest_auth_wrong_password_gives_the_401(
         f"{digest_server.url}/digest/MD5/carol/pa55", auth=mylib.DigestAuth("carol", "nope")
     )
     assert r.status_code == 401
+
+
+def test_the_answered_401_is_in_history_as_in_requests(
+    make_client: ClientFactory, digest_server: AppServer
+) -> None:
+    url = f"{digest_server.url}/digest/MD5/carol/pa55"
+    ours = make_client(auth=mylib.DigestAuth("carol", "pa55")).get(url)
+    theirs = requests.get(url, auth=requests.auth.HTTPDigestAuth("carol", "pa55"), timeout=10)
+    assert [h.status_code for h in ours.history] == [h.status_code for h in theirs.history]
+    assert [h.status_code for h in ours.history] == [401] and ours.status_code == 200
+
+
+def test_digest_auth_behind_a_redirect_answers_where_it_landed(
+    make_client: ClientFactory, digest_server: AppServer
+) -> None:
+    landing = "/digest/MD5/carol/pa55?page=2"
+    r = make_client(auth=mylib.DigestAuth("carol", "pa55")).get(
+        f"{digest_server.url}/go", params={"to": landing}
+    )
+    assert r.status_code == 200 and r.json() == {"authenticated": True, "user": "carol"}
+    assert [h.status_code for h in r.history] == [302, 401]
+    assert r.history[1].url == digest_server.url + landing
+    assert [len(h.history) for h in r.history] == [0, 1]
+    theirs = requests.get(
+        f"{digest_server.url}/go", params={"to": landing},
+        auth=requests.auth.HTTPDigestAuth("carol", "pa55"), timeout=10,
+    )  # fmt: skip
+    assert theirs.status_code == 200
+
+
+def test_digest_auth_is_not_answered_after_a_redirect_to_another_origin(
+    make_client: ClientFactory, digest_server: AppServer
+) -> None:
+    other = digest_server.url.replace("127.0.0.1", "localhost") + "/digest/MD5/carol/pa55"
+    r = make_client(auth=mylib.DigestAuth("carol", "pa55")).get(
+        f"{digest_server.url}/go", params={"to": other}
+    )
+    assert r.status_code == 401 and [h.status_code for h in r.history] == [302]
+    assert "Authorization" not in r.request.headers
 
 
 def test_digest_server_in_this_file_agrees_with_requests(digest_server: AppServer) -> None:
