@@ -36,11 +36,23 @@ class Part:
     content_type: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Multipart:
-    """A multipart/form-data body, part by part (form fields first, then files)."""
+    """A multipart/form-data body, part by part (form fields first, then files). Encoded by
+    the engine as it is sent (files are streamed, never read whole), so ``request.content``
+    of a ``files=`` request is this, shown as what it holds, never the values."""
 
     parts: list[Part] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        fields = [part.name for part in self.parts if part.filename is None]
+        files = [f"{part.name} ({part.filename})" for part in self.parts if part.filename]
+        shown = "; ".join(
+            label + ", ".join(names)
+            for label, names in (("fields ", fields), ("files ", files))
+            if names
+        )
+        return f"<multipart/form-data body: {shown or 'empty'}>"
 
 _CONFLICTS = (
     ("json", "data"),

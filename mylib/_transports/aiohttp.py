@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextvars
+import copy
 import datetime
 import functools
 import io
@@ -371,6 +372,19 @@ def _form_data(body: Multipart) -> aiohttp.FormData:
     return form
 
 
+def _as_sent(request: Request, raw: aiohttp.ClientResponse) -> Request:
+    """``request`` with the headers as aiohttp sent them (``Host``, ``Content-Length``,
+    ``Accept-Encoding``, a multipart ``Content-Type`` with its boundary), as requests shows
+    a prepared request's; a ``Proxy-Authorization`` aiohttp made from the proxy URL's
+    credentials is left out, as a secret the caller did not put there."""
+    sent = copy.copy(request)
+    headers = CIMultiDict(raw.request_info.headers)
+    if "Proxy-Authorization" not in request.headers:
+        headers.popall("Proxy-Authorization", None)
+    sent.headers = headers
+    return sent
+
+
 def _caller_keeps(payload: type[aiohttp.payload.IOBasePayload]) -> type[Any]:
     """``payload``, except that it leaves the file open: aiohttp closes a file it has sent,
     but the file is the caller's (requests never closes it), who may send it again or read
@@ -551,7 +565,7 @@ class AiohttpTransport(AsyncTransport):
             headers=raw.headers,
             url=url_text(raw.url),
             content=content,
-            request=request,
+            request=_as_sent(request, raw),
             elapsed=datetime.timedelta(seconds=loop.time() - started),
         )
         if stream:

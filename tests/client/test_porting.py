@@ -421,3 +421,26 @@ def test_a_file_sent_is_left_open_for_its_owner_as_requests_leaves_it(
         assert not f.closed and not text.closed
         f.seek(0)
         assert c.put(server.url + "/anything", content=f).json()["body"] == "contents"
+
+
+def test_request_headers_show_what_the_engine_added_as_requests_shows_them(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    r = make_client().post(server.url + "/anything", content=b"12345")
+    sent = r.request.headers
+    assert sent["Host"] == server.url.removeprefix("http://")
+    assert sent["Content-Length"] == "5" and "gzip" in sent["Accept-Encoding"]
+    echoed = {k.lower(): v for k, v in r.json()["headers"].items()}
+    assert {k.lower(): v for k, v in sent.items()} == echoed
+
+
+def test_a_multipart_request_shows_its_boundary_and_a_placeholder_body(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    r = make_client().post(
+        server.url + "/anything", data={"note": "secret-note"}, files={"doc": ("a.txt", b"x")}
+    )
+    assert r.request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    shown = repr(r.request.content)
+    assert shown == "<multipart/form-data body: fields note; files doc (a.txt)>"
+    assert "secret-note" not in shown

@@ -140,3 +140,13 @@ def test_bad_proxy_url_is_refused() -> None:
         mylib.Client(proxy="socks5://127.0.0.1:1080")
     with pytest.raises(TypeError, match="proxy"):
         mylib.Client(proxy=8080)  # type: ignore[arg-type]
+
+
+def test_the_request_a_response_shows_has_no_proxy_credentials_it_was_not_given(
+    make_client: ClientFactory, server: TestServer, proxy: ForwardingProxy
+) -> None:
+    with_creds = proxy.url.replace("http://", "http://puser:ppass@")
+    r = make_client(proxy=with_creds, trust_env=False).get(server.url + "/get")
+    assert r.status_code == 200
+    assert "Proxy-Authorization" not in r.request.headers
+    assert "Host" in r.request.headers  # the headers as sent, otherwise
