@@ -313,6 +313,10 @@ class AsyncClient:
             follow_redirects: Whether to follow redirects for this request.
             max_body_size: The most bytes of body for this request's response (see the
                 client option), or None for no limit.
+            verify: TLS verification for this request (as the client option; ``cert``
+                not given is the client's); it follows the request's redirects.
+            cert: A client certificate for this request (as the client option).
+            proxy: An http(s) proxy URL for this request, instead of the client's.
 
         Raises:
             InvalidURL: the URL is not http(s) with a host (also a ValueError).

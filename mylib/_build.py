@@ -14,12 +14,12 @@ from typing import Any, Final
 from yarl import URL
 
 from ._auth import Auth, BasicAuth, to_auth
-from ._config import ClientConfig, check_cookies, check_params, to_headers
+from ._config import ClientConfig, check_cookies, check_params, request_ssl, to_headers
 from ._content import encode_body
 from ._cookies import request_cookies
 from ._models import Request, Timeout, check_body_limit, check_bool, check_method, merge_mappings
 from ._types import AuthTypes, CookieTypes, HeaderTypes, QueryParamTypes, TimeoutTypes, URLTypes
-from ._urls import add_params, join_url, to_url, validate_url
+from ._urls import add_params, check_proxy, join_url, to_url, validate_url
 
 __all__ = ["UNSET", "build_request"]
 
@@ -50,6 +50,9 @@ def build_request(
     timeout: TimeoutTypes | _Unset = UNSET,
     follow_redirects: bool | _Unset = UNSET,
     max_body_size: int | _Unset | None = UNSET,
+    verify: Any = None,
+    cert: Any = None,
+    proxy: Any = None,
     **unknown: Any,
 ) -> Request:
     """The :class:`Request` for ``method url`` with a client's ``config`` and these options.
@@ -111,6 +114,8 @@ def build_request(
         max_body_size=(
             config.max_body_size if max_body_size is UNSET else check_body_limit(max_body_size)
         ),
+        tls=None if verify is None and cert is None else request_ssl(config, verify, cert),
+        proxy=None if proxy is None else check_proxy(proxy),
     )
 
 
@@ -118,15 +123,12 @@ def build_request(
 _RENAMED = {
     "allow_redirects": "follow_redirects=",
     "stream": "client.stream(method, url, ...) in a with block",
-    "proxies": "proxy= on the client (one proxy URL)",
+    "proxies": "proxy= (one proxy URL, on the client or for one request)",
     "hooks": "event_hooks= on the client",
-    "verify": "verify= on the client: mylib.Client(verify=...)",
-    "cert": "cert= on the client: mylib.Client(cert=...)",
-    "proxy": "proxy= on the client: mylib.Client(proxy=...)",
 }
 _OPTIONS = (
     "params, headers, cookies, json, data, content, files, auth, timeout, follow_redirects, "
-    "max_body_size"
+    "max_body_size, verify, cert, proxy"
 )
 
 

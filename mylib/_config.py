@@ -24,7 +24,7 @@ from ._cookies import COOKIES_TYPE_ERROR, Cookies
 from ._errors import InvalidURL, redact_url
 from ._hooks import check_event_hooks
 from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
-from ._urls import to_url, validate_url
+from ._urls import check_proxy, to_url, validate_url
 
 __all__ = [
     "ClientConfig",
@@ -33,6 +33,7 @@ __all__ = [
     "check_params",
     "make_config",
     "proxy_for",
+    "request_ssl",
     "to_headers",
 ]
 
@@ -55,6 +56,9 @@ class ClientConfig:
     follow_redirects: bool
     max_redirects: int
     ssl: ssl.SSLContext | bool
+    #: ``verify=`` and ``cert=`` as given, for a request that changes one of them.
+    verify: Any = field(repr=False)
+    cert: Any = field(repr=False)
     proxy: URL | None = field(repr=False)
     trust_env: bool
     #: The environment's proxies, read once when the client was made (``trust_env``).
@@ -203,13 +207,7 @@ def make_config(
         raise ValueError(f"max_redirects must be 0 or more, not {max_redirects}")
     cookie_map = check_cookies(cookies)
     check_params(params)
-    proxy_url = None
-    if proxy is not None:
-        proxy_url = to_url(proxy, "proxy")
-        if proxy_url.scheme not in ("http", "https") or not proxy_url.host:
-            raise InvalidURL(
-                f"proxy must be an http(s) URL with a host, not {redact_url(str(proxy))!r}"
-            )
+    proxy_url = None if proxy is None else check_proxy(proxy)
     for name, fn in (("json_dumps", json_dumps), ("json_loads", json_loads)):
         if fn is not None and not callable(fn):
             raise TypeError(f"{name} must be callable")
@@ -227,6 +225,8 @@ def make_config(
         follow_redirects=check_bool("follow_redirects", follow_redirects),
         max_redirects=max_redirects,
         ssl=environment_verify(cert) if verify is True and use_env else make_ssl(verify, cert),
+        verify=verify,
+        cert=cert,
         proxy=proxy_url,
         trust_env=use_env,
         env_proxies=(
@@ -237,6 +237,21 @@ def make_config(
         json_loads=json_loads,  # type: ignore[arg-type]
         max_body_size=check_body_limit(max_body_size),
     )
+
+
+def request_ssl(config: ClientConfig, verify: object, cert: object) -> ssl.SSLContext | bool:
+    """The TLS setting of one request's ``verify=``/``cert=`` (``None`` for one not given:
+    the client's), made as the client makes its own (the environment's CA bundles too, with
+    ``trust_env``).
+
+    Raises:
+        TypeError, ValueError: as for the client's options of those names.
+    """
+    verify = config.verify if verify is None else verify
+    cert = config.cert if cert is None else cert
+    if verify is True and config.trust_env:
+        return environment_verify(cert)
+    return make_ssl(verify, cert)
 
 
 def proxy_for(config: ClientConfig, url: URL) -> URL | str | None:

@@ -25,6 +25,7 @@ import http
 import json as jsonlib
 import math
 import re
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from yarl import URL
 from ._cookies import Cookies
 from ._decode import charset_of, decode_json, decode_text
 from ._errors import DecodingError, HTTPStatusError, InvalidHeader, body_too_large, redact_url
-from ._urls import RequestURL, to_url, validate_url
+from ._urls import RequestURL, check_proxy, to_url, validate_url
 
 if TYPE_CHECKING:
     from ._auth import Auth
@@ -326,7 +327,9 @@ class Request:
         "headers",
         "max_body_size",
         "method",
+        "proxy",
         "timeout",
+        "tls",
         "url",
     )
 
@@ -341,6 +344,8 @@ class Request:
         follow_redirects: bool = True,
         auth: Auth | None = None,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        tls: ssl.SSLContext | bool | None = None,
+        proxy: URL | None = None,
     ) -> None:
         if not isinstance(url, RequestURL):
             url = RequestURL(url if isinstance(url, URL) else validate_url(to_url(url)))
@@ -366,6 +371,11 @@ class Request:
         #: :class:`ResponseTooLarge`; None for no limit. The default, 256 MiB, binds only a
         #: response read whole: streams and downloads honour a limit that was given.
         self.max_body_size = max_body_size
+        #: This request's own TLS setting (from ``verify=``/``cert=``: True, False or an
+        #: ``ssl.SSLContext``), or None for the client's.
+        self.tls = tls
+        #: This request's own proxy (``proxy=``), or None for the client's.
+        self.proxy = proxy
 
     def replace(self, **changes: Any) -> Request:
         """A copy with the given fields changed, e.g. ``request.replace(method="GET")``.
@@ -397,6 +407,14 @@ class Request:
         return f"<Request {self.method} {redact_url(self.url)}>"
 
 
+def _check_tls(value: object) -> ssl.SSLContext | bool | None:
+    if value is None or isinstance(value, (bool, ssl.SSLContext)):
+        return value
+    raise TypeError(
+        f"tls must be True, False, an ssl.SSLContext or None, not {type(value).__name__}"
+    )
+
+
 def _check_auth(value: object) -> Any:
     from ._auth import to_auth  # the auth schemes build on this module
 
@@ -413,6 +431,8 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "follow_redirects": functools.partial(check_bool, "follow_redirects"),
     "auth": _check_auth,
     "max_body_size": check_body_limit,
+    "tls": _check_tls,
+    "proxy": lambda value: None if value is None else check_proxy(value),
 }
 
 

@@ -66,3 +66,6 @@ class RequestOptions(TypedDict, total=False):
     timeout: TimeoutTypes
     follow_redirects: bool
     max_body_size: int | None
+    verify: VerifyTypes
+    cert: CertTypes
+    proxy: URLTypes

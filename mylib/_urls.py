@@ -13,6 +13,7 @@ from ._errors import InvalidURL, redact_url
 __all__ = [
     "RequestURL",
     "add_params",
+    "check_proxy",
     "join_url",
     "origin",
     "should_strip_auth",
@@ -130,6 +131,21 @@ def to_url(value: object, name: str = "url") -> URL:
         return URL(value.strip())
     except (ValueError, TypeError) as exc:
         raise InvalidURL(f"invalid URL {redact_url(value)!r}: {exc}") from exc
+
+
+def check_proxy(proxy: object) -> URL:
+    """``proxy`` as a URL, checked to be http(s) with a host (client or request proxy=).
+
+    Raises:
+        TypeError: not a str or URL.
+        InvalidURL: not an http(s) URL with a host (named without its credentials).
+    """
+    url = to_url(proxy, "proxy")
+    if url.scheme not in _SCHEMES or not url.host:
+        raise InvalidURL(
+            f"proxy must be an http(s) URL with a host, not {redact_url(str(proxy))!r}"
+        )
+    return url
 
 
 def join_url(base: URL | None, url: URL) -> URL:

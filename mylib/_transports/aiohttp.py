@@ -372,6 +372,21 @@ def _form_data(body: Multipart) -> aiohttp.FormData:
     return form
 
 
+def _ssl_for(tls: ssl.SSLContext | bool | None) -> ssl.SSLContext | bool:
+    """aiohttp's per-request ``ssl=``: True means "the session's setting", so a request's own
+    ``verify=True`` (on a client that does not verify) needs a verifying context of its own."""
+    if tls is None:
+        return True
+    if tls is True:
+        return _verifying_context()
+    return tls
+
+
+@functools.cache
+def _verifying_context() -> ssl.SSLContext:
+    return ssl.create_default_context()  # ~20 ms to build: once per process
+
+
 def _as_sent(request: Request, raw: aiohttp.ClientResponse) -> Request:
     """``request`` with the headers as aiohttp sent them (``Host``, ``Content-Length``,
     ``Accept-Encoding``, a multipart ``Content-Type`` with its boundary), as requests shows
@@ -549,7 +564,12 @@ class AiohttpTransport(AsyncTransport):
                     chunked=chunked,
                     allow_redirects=False,
                     timeout=_aiohttp_timeout(request.timeout),
-                    proxy=None if self._proxy is None else self._proxy(url),
+                    proxy=(
+                        request.proxy
+                        if request.proxy is not None or self._proxy is None
+                        else self._proxy(url)
+                    ),
+                    ssl=_ssl_for(request.tls),
                 )
                 if stream:
                     raw = await sending

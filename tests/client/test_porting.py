@@ -53,8 +53,7 @@ def test_json_with_nan_or_infinity_is_refused_before_sending(
     [
         ({"allow_redirects": False}, "follow_redirects="),
         ({"stream": True}, r"client.stream\(method, url, ...\)"),
-        ({"proxies": {"http": "http://p:1"}}, "proxy= on the client"),
-        ({"verify": False}, r"mylib.Client\(verify=...\)"),
+        ({"proxies": {"http": "http://p:1"}}, "proxy= .one proxy URL"),
     ],
 )
 def test_requests_keywords_name_the_mylib_way(
@@ -444,3 +443,42 @@ def test_a_multipart_request_shows_its_boundary_and_a_placeholder_body(
     shown = repr(r.request.content)
     assert shown == "<multipart/form-data body: fields note; files doc (a.txt)>"
     assert "secret-note" not in shown
+
+
+# -- per-request verify=, cert=, proxy= (item 14) --------------------------------------------
+
+
+def test_verify_for_one_request_trusts_or_skips_as_asked(
+    make_client: ClientFactory, tls_server: TestServer
+) -> None:
+    strict = make_client()
+    with pytest.raises(mylib.TLSError):
+        strict.get(tls_server.url + "/get")
+    assert strict.get(tls_server.url + "/get", verify=tls_server.ca_path).ok
+    assert strict.get(tls_server.url + "/get", verify=False).ok
+    lax = make_client(verify=False)
+    assert lax.get(tls_server.url + "/get").ok
+    with pytest.raises(mylib.TLSError):  # verify=True on a client that does not verify
+        lax.get(tls_server.url + "/get", verify=True)
+
+
+def test_a_cert_for_one_request_that_does_not_exist_is_named(make_client: ClientFactory) -> None:
+    with pytest.raises(ValueError, match=r"no-such-cert\.pem"):
+        make_client().get("https://127.0.0.1:9/", cert="/tmp/no-such-cert.pem")
+
+
+def test_a_proxy_for_one_request_carries_it_alone(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    from tests.client.test_proxies import ForwardingProxy
+
+    proxy = ForwardingProxy()
+    try:
+        c = make_client(trust_env=False)
+        assert c.get(server.url + "/get", proxy=proxy.url).ok
+        assert c.get(server.url + "/anything").ok
+        assert [line.split(" ")[1] for line in proxy.seen] == [server.url + "/get"]
+    finally:
+        proxy.stop()
+    with pytest.raises(mylib.InvalidURL, match="proxy must be an http"):
+        make_client().get(server.url, proxy="socks5://127.0.0.1:1080")
