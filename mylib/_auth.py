@@ -155,7 +155,8 @@ class DigestAuth(Auth):
 
     The first request goes out without credentials; on a ``401`` with a Digest challenge it is
     sent again with the answer. The challenge is remembered, so later requests answer at once.
-    A streamed body (file object, iterator) cannot be sent twice: use bytes with DigestAuth.
+    A file body is rewound to be sent again; a streamed one (an iterator) cannot be: use
+    bytes or a file that can seek with DigestAuth.
 
     Example: ``client.get(url, auth=mylib.DigestAuth("user", "pass"))``
 

@@ -247,8 +247,15 @@ def request_ssl(config: ClientConfig, verify: object, cert: object) -> ssl.SSLCo
     Raises:
         TypeError, ValueError: as for the client's options of those names.
     """
-    verify = config.verify if verify is None else verify
-    cert = config.cert if cert is None else cert
+    own_verify, own_cert = verify is not None, cert is not None
+    verify = verify if own_verify else config.verify
+    cert = cert if own_cert else config.cert
+    if isinstance(verify, ssl.SSLContext) and cert is not None and own_verify != own_cert:
+        raise ValueError(
+            f"{'the client' if own_verify else 'this request'}'s cert= cannot be combined with "
+            f"{'this request' if own_verify else 'the client'}'s verify= SSLContext: load the "
+            "certificate into the context (context.load_cert_chain(...)) instead"
+        )
     if verify is True and config.trust_env:
         return environment_verify(cert)
     return make_ssl(verify, cert)

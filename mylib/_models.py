@@ -18,7 +18,6 @@ takes the body over with :meth:`Response.detach_body`.
 
 from __future__ import annotations
 
-import copy as _copy
 import datetime
 import functools
 import http
@@ -321,6 +320,8 @@ class Request:
     """
 
     __slots__ = (
+        "_engine_headers",
+        "_url",
         "auth",
         "content",
         "follow_redirects",
@@ -330,7 +331,6 @@ class Request:
         "proxy",
         "timeout",
         "tls",
-        "url",
     )
 
     def __init__(
@@ -348,15 +348,12 @@ class Request:
         proxy: URL | None = None,
     ) -> None:
         if not isinstance(url, RequestURL):
-            url = RequestURL(url if isinstance(url, URL) else validate_url(to_url(url)))
+            url = _to_request_url(url)
         if not isinstance(headers, CIMultiDict):
             headers = to_headers(headers)
         #: The HTTP method, upper case.
         self.method = method
-        #: The full URL, query included, credentials removed: a ``str`` (as
-        #: ``response.url``) with its parts as attributes (``.host``, ``.path``, ``.query``,
-        #: ...) and ``.parsed``, the ``yarl.URL``.
-        self.url: RequestURL = url
+        self._url = url
         #: The headers sent, case-insensitive (a ``multidict.CIMultiDict``).
         self.headers: CIMultiDict[str] = headers
         #: The body: bytes, None, or a streaming body object.
@@ -373,9 +370,41 @@ class Request:
         self.max_body_size = max_body_size
         #: This request's own TLS setting (from ``verify=``/``cert=``: True, False or an
         #: ``ssl.SSLContext``), or None for the client's.
-        self.tls = tls
+        self.tls = tls if tls is None else _check_tls(tls)
         #: This request's own proxy (``proxy=``), or None for the client's.
-        self.proxy = proxy
+        self.proxy = None if proxy is None else check_proxy(proxy)
+        #: The headers the engine added when it sent this request (response.request shows
+        #: them); dropped again if this request is sent once more, so that it goes out as
+        #: it was made (the engine adds its own anew: Host, Content-Length, a boundary).
+        self._engine_headers: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> RequestURL:
+        """The full URL, query included, credentials removed: a ``str`` (as
+        ``response.url``) with its parts as attributes (``.host``, ``.path``, ``.query``,
+        ...) and ``.parsed``, the ``yarl.URL``. Assigning a str or ``yarl.URL`` (in a hook
+        or an auth flow) checks it as ``build_request`` does."""
+        return self._url
+
+    @url.setter
+    def url(self, value: URL | str) -> None:
+        self._url = value if isinstance(value, RequestURL) else _to_request_url(value)
+
+    def _clone(self) -> Request:
+        # A field-for-field copy; copy.copy() of a slotted object costs three times more.
+        new = object.__new__(Request)
+        new._url = self._url
+        new.method = self.method
+        new.headers = self.headers
+        new.content = self.content
+        new.timeout = self.timeout
+        new.follow_redirects = self.follow_redirects
+        new.auth = self.auth
+        new.max_body_size = self.max_body_size
+        new.tls = self.tls
+        new.proxy = self.proxy
+        new._engine_headers = self._engine_headers
+        return new
 
     def replace(self, **changes: Any) -> Request:
         """A copy with the given fields changed, e.g. ``request.replace(method="GET")``.
@@ -388,10 +417,10 @@ class Request:
             TypeError: a name that is not a field of Request, or a value of the wrong type.
             InvalidURL: ``url`` is not an http(s) URL with a host.
         """
-        unknown = changes.keys() - set(Request.__slots__)
+        unknown = changes.keys() - _FIELD_CHECKS.keys()
         if unknown:
             raise TypeError(f"Request has no field(s) {', '.join(sorted(unknown))}")
-        copy = _copy.copy(self)
+        copy = self._clone()
         copy.headers = CIMultiDict(self.headers)
         for name, value in changes.items():
             setattr(copy, name, _FIELD_CHECKS[name](value))
@@ -405,6 +434,12 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {redact_url(self.url)}>"
+
+
+def _to_request_url(value: object) -> RequestURL:
+    if isinstance(value, RequestURL):
+        return value
+    return RequestURL(validate_url(to_url(value)))
 
 
 def _check_tls(value: object) -> ssl.SSLContext | bool | None:
@@ -424,7 +459,7 @@ def _check_auth(value: object) -> Any:
 #: How :meth:`Request.replace` checks and converts each field.
 _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "method": check_method,
-    "url": lambda value: RequestURL(validate_url(to_url(value))),
+    "url": lambda value: _to_request_url(value),
     "headers": lambda value: CIMultiDict(to_headers(value)),
     "content": lambda value: value,
     "timeout": Timeout.coerce,
@@ -486,7 +521,16 @@ class ResponseBase:
     are all ResponseBase instances.
     """
 
-    __slots__ = ("_encoding", "headers", "history", "reason", "request", "status_code", "url")
+    __slots__ = (
+        "_encoding",
+        "attempts",
+        "headers",
+        "history",
+        "reason",
+        "request",
+        "status_code",
+        "url",
+    )
 
     status_code: int
     reason: str
@@ -494,6 +538,7 @@ class ResponseBase:
     url: str
     request: Request
     history: list[Response]
+    attempts: int
     _encoding: str | None
 
     def _copy_base(self, source: ResponseBase) -> None:
@@ -510,6 +555,8 @@ class ResponseBase:
         self.request = source.request
         #: The redirect responses that led here, oldest first (their bodies were read).
         self.history = source.history
+        #: How many times the request was sent to get this response (see ``Response``).
+        self.attempts = source.attempts
         self._encoding = source._encoding
 
     @property
@@ -681,7 +728,6 @@ class Response(ResponseBase):
         "_body",
         "_json_loads",
         "_text",
-        "attempts",
         "content",
         "elapsed",
     )

@@ -31,8 +31,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 class RequestURL(str):
     """A request's URL: a ``str``, as in requests (``r.request.url == "https://h/x"``), that
-    also has its parts as attributes, named as ``yarl.URL`` names them; :attr:`parsed` is
-    the ``yarl.URL`` itself."""
+    also has its parts as attributes, named as ``yarl.URL`` names them, and the rest of
+    ``yarl.URL``'s methods but where ``str`` has one of the same name (``join``: use
+    ``url.parsed.join(...)``); :attr:`parsed` is the ``yarl.URL`` itself. It equals a
+    ``yarl.URL`` of the same address too."""
 
     parsed: URL
 
@@ -44,6 +46,23 @@ class RequestURL(str):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_request_url, (str(self),))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, URL):  # code written when this was a yarl.URL compares to one
+            return str.__eq__(self, url_text(other))
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = str.__hash__
+
+    def __getattr__(self, name: str) -> Any:
+        # The rest of yarl.URL's interface (with_path(), origin(), update_query(), ...), for
+        # code written when this was a yarl.URL; str's own methods (join, ...) come first.
+        if name == "parsed" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.parsed, name)
 
     @property
     def scheme(self) -> str:

@@ -66,6 +66,8 @@ class Call:
     deadline: float | None
     stream: bool = False
     attempts: int = 0
+    #: Of those, the sends the transport made again on its own (not counted as retries).
+    resends: int = 0
     #: The URL of the request the caller made: cookies without a domain go only to its
     #: origin (not to a redirect's, nor to one an auth flow sends to first).
     origin: URL | None = None

@@ -6,8 +6,9 @@ inside the redirect step, as requests applies Digest auth: each hop's challenge 
 with that hop's URL and method, and a hop to another origin arrives with ``auth`` dropped by
 the redirect step, so the flow never runs for it. Outside the retry step: a retried attempt
 carries what the flow gave it. A response the flow answers with another request is read and
-released before the next one goes out, and handed back in the final response's
-``history`` (the redirect step puts it in the chain's); the flow is always closed.
+released before the next one goes out (a file body sent again is rewound first), and handed
+back in the final response's ``history`` (the redirect step puts it in the chain's); the
+flow is always closed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._auth import advance_flow, close_flow
+from .._content import rewind, rewind_marks
+from .._errors import TransportError
 
 if TYPE_CHECKING:
     from .._models import Request, Response
@@ -34,6 +37,7 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
             raise TypeError(f"{request.auth!r}.auth_flow() yielded no request")
         answered: list[Response] = []
         while True:
+            marks = rewind_marks(current.content)  # before sending moves a file to its end
             response = await send(current, call)
             try:
                 following = await advance_flow(flow, response)
@@ -45,6 +49,15 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
                 return response
             await response.aread()
             answered.append(response)
+            if following.content is current.content and not (
+                marks is not None and rewind(marks)
+            ):
+                raise TransportError(
+                    f"{request.auth!r} answers a {response.status_code} by sending the request "
+                    "again, but its body was streamed and cannot be sent again; send bytes "
+                    "or a file that can seek",
+                    request=current,
+                )
             current = following
     finally:
         await close_flow(flow)

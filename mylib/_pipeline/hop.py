@@ -35,6 +35,8 @@ __all__ = ["send"]
 async def send(request: Request, call: Call) -> Response:
     """One try: request hooks, the transport, logging, response hooks."""
     config = call.config
+    if request._engine_headers:  # a response's request, sent again: as it was made
+        request = _as_made(request)
     hooks = config.event_hooks
     if hooks["request"]:
         await run_hooks(hooks["request"], request)
@@ -50,10 +52,12 @@ async def send(request: Request, call: Call) -> Response:
             response = await send_through(stack, request, call.stream, call.transport)
     except Error as exc:
         call.attempts += exc._resends  # the engine's, on its own errors
+        call.resends += exc._resends
         raise
     # A transport may send again on its own when a kept-alive connection turns out to have
     # been closed by the server (mylib's engine does): those sends are attempts too.
     call.attempts += response.attempts - 1
+    call.resends += response.attempts - 1
     if "Set-Cookie" in response.headers:  # every response's, a retried one's too
         config.cookies.extract(response.headers, request.url.parsed)
     if response.request is None:  # a transport's hand-made mylib.Response(...)
@@ -81,3 +85,12 @@ async def send(request: Request, call: Call) -> Response:
             response.close()
             raise
     return response
+
+
+def _as_made(request: Request) -> Request:
+    made = request._clone()
+    made.headers = headers = request.headers.copy()
+    for name in request._engine_headers:
+        headers.popall(name, None)
+    made._engine_headers = ()
+    return made

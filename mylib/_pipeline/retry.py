@@ -2,7 +2,8 @@
 to wait first.
 
 Only the request's ``Retry.methods`` are retried (idempotent ones by default), and only when
-the body can be sent again (bytes or none: a streamed body is consumed by the first try).
+the body can be sent again (bytes, none, or files that can seek, rewound for each try: a
+streamed body is consumed by the first try).
 Each wait is logged, and never outlasts the call's total timeout: when it would, the last
 response (or error) is the answer. ``response.attempts`` and ``error.attempts`` say how many
 tries the hop took. A response given up for a retry has its body read and released first.
@@ -16,6 +17,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
+from .._content import rewind, rewind_marks
 from .._errors import ConnectError, Error, RemoteProtocolError, TLSError
 from .._logging import log_retry
 from .._models import Request, Response, Retry
@@ -68,11 +70,13 @@ def retry_delay(retry: Retry, attempt: int, response: Response | None) -> float:
 async def step(send: Handler, request: Request, call: Call) -> Response:
     """Send ``request``, again after a retryable failure, as the client's Retry allows."""
     retry: Retry = call.config.retry
-    replayable = request.content is None or isinstance(request.content, bytes)
-    limit = retry.total if request.method in retry.methods and replayable else 0
-    call.attempts = 0
+    marks = rewind_marks(request.content)  # where its files start; None: not replayable
+    limit = retry.total if request.method in retry.methods and marks is not None else 0
+    call.attempts = call.resends = 0
     while True:
         call.attempts += 1
+        if call.attempts > 1 and marks and not rewind(marks):
+            limit = 0  # a file that no longer seeks: this try is the last
         try:
             response = await send(request, call)
         except Exception as exc:
@@ -94,7 +98,7 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
 def _delay(call: Call, limit: int, response: Response | None) -> float | None:
     """The wait before the next try; None when there is none: out of tries, or the wait
     would outlast the total timeout."""
-    if call.attempts > limit:
+    if call.attempts - call.resends > limit:  # the engine's own resends use no retries
         return None
     delay = retry_delay(call.config.retry, call.attempts, response)
     if call.deadline is not None and asyncio.get_running_loop().time() + delay >= call.deadline:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextvars
-import copy
 import datetime
 import functools
 import io
@@ -58,7 +57,7 @@ from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._content import Multipart
+from .._content import Multipart, rewind, rewind_marks
 from .._errors import (
     ConnectError,
     ConnectTimeout,
@@ -114,6 +113,18 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 #: How many such resends one send may make (each on another connection of the pool, or a
 #: new one); a fresh connection that drops is never sent on again.
 _STALE_RESENDS = 3
+
+
+def _not_resent(request: Request, marks: list[Any] | None) -> str | None:
+    """Why ``request`` may not go out again on another connection, or None if it may."""
+    if request.method not in _IDEMPOTENT:
+        return (
+            f"{request.method} is not idempotent (mylib.Retry(methods=...) can allow retrying "
+            "it)"
+        )
+    if marks is None or not rewind(marks):
+        return "its body was streamed and cannot be sent again"
+    return None
 
 
 def _went_stale(sent_on: list[_Handler]) -> bool:
@@ -392,11 +403,13 @@ def _as_sent(request: Request, raw: aiohttp.ClientResponse) -> Request:
     ``Accept-Encoding``, a multipart ``Content-Type`` with its boundary), as requests shows
     a prepared request's; a ``Proxy-Authorization`` aiohttp made from the proxy URL's
     credentials is left out, as a secret the caller did not put there."""
-    sent = copy.copy(request)
+    sent = request._clone()
+    given = request.headers
     headers = CIMultiDict(raw.request_info.headers)
-    if "Proxy-Authorization" not in request.headers:
+    if "Proxy-Authorization" not in given:
         headers.popall("Proxy-Authorization", None)
     sent.headers = headers
+    sent._engine_headers = tuple(name for name in headers if name not in given)
     return sent
 
 
@@ -503,22 +516,26 @@ class AiohttpTransport(AsyncTransport):
             )
         session = self._sessions.get()
         resends = 0
+        marks = rewind_marks(request.content)  # None: the body cannot be sent again
         while True:
             sent_on: list[_Handler] = []
             token = SENT_ON.set(sent_on)
             try:
                 response = await self._send_once(session, request, stream)
-            except (RemoteProtocolError, ReadError, WriteError) as exc:
+            except Error as exc:
                 exc._resends = resends  # counted as attempts by the hop
-                if isinstance(exc, TimeoutError) or not _went_stale(sent_on):
-                    raise
-                if request.method not in _IDEMPOTENT or not (
-                    request.content is None or isinstance(request.content, bytes)
+                if (
+                    not isinstance(exc, (RemoteProtocolError, ReadError, WriteError))
+                    or isinstance(exc, TimeoutError)
+                    or not _went_stale(sent_on)
                 ):
+                    raise
+                why = _not_resent(request, marks)
+                if why is not None:
                     exc.args = (
                         f"{exc.args[0]}; the server closed a kept-alive connection as the "
-                        f"request went out, and {request.method} with this body is not sent "
-                        "again without retries= (it may or may not have been processed)",
+                        f"request went out, and {why}, so it was not sent again (it may or "
+                        "may not have been processed)",
                     )
                     raise
                 if resends >= _STALE_RESENDS:

@@ -35,12 +35,15 @@ def _digest_app() -> web.Application:
         def h(text: str) -> str:
             return hash_fn(text.encode()).hexdigest()
 
+        if not header:
+            await request.read()  # the unanswered first try's body, read before the 401
         if header.startswith("Digest ") and fields.get("username") == user:
             ha1 = h(f"{user}:test-realm:{passwd}")
             ha2 = h(f"{request.method}:{fields.get('uri')}")
             expected = h(f"{ha1}:{_NONCE}:{fields.get('nc')}:{fields.get('cnonce')}:auth:{ha2}")
             if fields.get("response") == expected and fields.get("uri") == request.path_qs:
-                return web.json_response({"authenticated": True, "user": user})
+                body = await request.read()
+                return web.json_response({"authenticated": True, "user": user, "body": len(body)})
         challenge = (
             f'Digest realm="test-realm", qop="auth,auth-int", nonce="{_NONCE}", '
             f'opaque="{_OPAQUE}", algorithm={algorithm}'
@@ -53,7 +56,7 @@ def _digest_app() -> web.Application:
         raise web.HTTPFound(request.query["to"])
 
     app = web.Application()
-    app.router.add_get("/digest/{algorithm}/{user}/{passwd}", handler)
+    app.router.add_route("*", "/digest/{algorithm}/{user}/{passwd}", handler)
     app.router.add_get("/go", go)
     return app
 
@@ -141,7 +144,7 @@ def test_digest_auth_behind_a_redirect_answers_where_it_landed(
     r = make_client(auth=mylib.DigestAuth("carol", "pa55")).get(
         f"{digest_server.url}/go", params={"to": landing}
     )
-    assert r.status_code == 200 and r.json() == {"authenticated": True, "user": "carol"}
+    assert r.status_code == 200 and r.json()["authenticated"] is True
     assert [h.status_code for h in r.history] == [302, 401]
     assert r.history[1].url == digest_server.url + landing
     assert [len(h.history) for h in r.history] == [0, 1]
@@ -161,6 +164,35 @@ def test_digest_auth_is_not_answered_after_a_redirect_to_another_origin(
     )
     assert r.status_code == 401 and [h.status_code for h in r.history] == [302]
     assert "Authorization" not in r.request.headers
+
+
+def test_digest_auth_sends_a_file_body_again_from_its_start(
+    make_client: ClientFactory, digest_server: AppServer, tmp_path: Any
+) -> None:
+    path = tmp_path / "body.bin"
+    path.write_bytes(b"FILEBODY")
+    url = f"{digest_server.url}/digest/MD5/carol/pa55"
+    c = make_client(auth=mylib.DigestAuth("carol", "pa55"))
+    with open(path, "rb") as f:
+        r = c.put(url, content=f)
+    assert (r.status_code, r.json()["body"], [h.status_code for h in r.history]) == (
+        200, 8, [401],
+    )  # fmt: skip
+    with open(path, "rb") as f:
+        plain = c.post(url, files={"f": ("a.bin", f)})  # the challenge is known now: one try
+        with open(path, "rb") as g:
+            fresh = make_client(auth=mylib.DigestAuth("carol", "pa55")).post(
+                url, files={"f": ("a.bin", g)}
+            )
+    assert plain.json()["body"] == fresh.json()["body"] > 8
+
+
+def test_digest_auth_with_a_streamed_body_says_it_cannot_send_it_again(
+    make_client: ClientFactory, digest_server: AppServer
+) -> None:
+    c = make_client(auth=mylib.DigestAuth("carol", "pa55"))
+    with pytest.raises(mylib.TransportError, match="cannot be sent again"):
+        c.put(f"{digest_server.url}/digest/MD5/carol/pa55", content=iter([b"once"]))
 
 
 def test_digest_server_in_this_file_agrees_with_requests(digest_server: AppServer) -> None:

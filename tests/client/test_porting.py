@@ -10,6 +10,7 @@ import io
 import json
 import math
 import pickle
+import ssl
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 import trustme
+from yarl import URL
 
 import mylib
 from tests._raw import Conn, RawServer, recording_server
@@ -482,3 +484,128 @@ def test_a_proxy_for_one_request_carries_it_alone(
         proxy.stop()
     with pytest.raises(mylib.InvalidURL, match="proxy must be an http"):
         make_client().get(server.url, proxy="socks5://127.0.0.1:1080")
+
+
+# -- review round: what the items above must not break --------------------------------------
+
+
+def test_a_responses_request_can_be_sent_again_or_changed(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    c = make_client()
+    form = c.post(server.url + "/anything", files={"f": ("a.txt", b"hello")}, data={"k": "v"})
+    again = c.send(form.request)
+    assert again.json()["files"] == {"f": "hello"} and again.json()["form"] == {"k": "v"}
+    posted = c.post(server.url + "/anything", content=b"abc")
+    longer = c.send(posted.request.replace(content=b"abcdef"))
+    assert longer.json()["body"] == "abcdef"
+    localhost = server.url.replace("127.0.0.1", "localhost")
+    moved = c.send(c.get(server.url + "/get").request.replace(url=localhost + "/anything"))
+    assert moved.json()["headers"]["Host"] == localhost.removeprefix("http://")
+
+
+def test_an_auth_flow_or_hook_may_assign_request_url(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    class Signing(mylib.Auth):
+        def auth_flow(self, request: mylib.Request) -> Iterator[mylib.Request]:
+            request.url = str(request.url) + "?signed=1"  # type: ignore[assignment]
+            yield request
+
+    r = make_client(auth=Signing()).get(server.url + "/anything")
+    assert r.json()["args"] == {"signed": "1"}
+
+    def move(request: mylib.Request) -> None:
+        request.url = request.url.parsed.with_path("/anything/moved")  # type: ignore[assignment]
+
+    c = make_client(event_hooks={"request": [move]})
+    assert c.get(server.url + "/get").json()["url"].endswith("/anything/moved")
+    with pytest.raises(mylib.InvalidURL, match="ftp"):
+        mylib.Request("GET", "http://h/").url = "ftp://h/"  # type: ignore[assignment]
+
+
+def test_request_url_still_compares_and_works_as_the_yarl_url_it_was(
+    make_client: ClientFactory, server: TestServer
+) -> None:
+    url = make_client().get(server.url + "/get?a=1").request.url
+    assert url == URL(server.url + "/get?a=1")
+    assert (url != URL(server.url + "/get?a=1")) is False
+    assert str(url.with_path("/x")) == server.url + "/x"
+    assert str(url.origin()) == server.url
+
+
+def test_a_request_made_by_hand_checks_its_tls_and_proxy() -> None:
+    with pytest.raises(TypeError, match="tls must be"):
+        mylib.Request("GET", "http://h/", tls="yes")  # type: ignore[arg-type]
+    with pytest.raises(mylib.InvalidURL, match="proxy must be an http"):
+        mylib.Request("GET", "http://h/", proxy="socks5://127.0.0.1:1")  # type: ignore[arg-type]
+
+
+def test_a_tls_clash_says_which_side_gave_the_certificate(tmp_path: Any) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("client.test")
+    pem = tmp_path / "client.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(pem))
+    client = mylib.Client(cert=str(pem))
+    with pytest.raises(ValueError, match="the client's cert= cannot be combined with this req"):
+        client.build_request("GET", "https://h/", verify=ssl.create_default_context())
+
+
+def test_a_stale_connection_resends_a_seekable_body_and_names_why_a_post_is_not(
+    make_client: ClientFactory,
+) -> None:
+    with _stale_keep_alive_server() as raw:
+        c = make_client()
+        c.get(raw.url + "/first")
+        r = c.put(raw.url + "/up", content=io.BytesIO(b"data"))
+        assert (r.status_code, r.attempts) == (200, 2)
+        assert [w.body for w in raw.requests[1:]] == [b"data", b"data"]
+        with pytest.raises(mylib.TransportError, match="POST is not idempotent") as caught:
+            c.post(raw.url + "/order", content=b"pizza")
+        assert "without retries" not in str(caught.value)
+
+
+def test_a_resend_that_cannot_connect_still_counts_both_sends(
+    make_client: ClientFactory,
+) -> None:
+    async def handler(conn: Conn) -> None:
+        if server.record(await conn.read_request()) is None:
+            return
+        await conn.send(_OK)
+        server.record(await conn.read_request())
+        server._server.close()  # nobody listens any more: the resend is refused
+
+    server = RawServer(handler)
+    with server:
+        c = make_client()
+        c.get(server.url + "/first")
+        with pytest.raises(mylib.ConnectError) as caught:
+            c.get(server.url + "/second")
+        assert caught.value.attempts == 2
+
+
+def test_resends_use_none_of_the_retries(make_client: ClientFactory) -> None:
+    async def handler(conn: Conn) -> None:
+        server.record(request := await conn.read_request())
+        if request is None:
+            return
+        if server.connections == 2:
+            return  # a fresh connection that drops: a failure the retry policy handles
+        await conn.send(_OK)
+        if server.connections == 1:
+            server.record(await conn.read_request())  # then closed unanswered: stale
+
+    server = RawServer(handler)
+    with server:
+        c = make_client(retries=mylib.Retry(1, backoff_factor=0))
+        c.get(server.url + "/first")
+        r = c.get(server.url + "/second")
+        assert (r.status_code, r.attempts, server.connections) == (200, 3, 3)
+
+
+def test_a_stream_says_how_many_sends_it_took() -> None:
+    with _stale_keep_alive_server() as raw:
+        c = mylib.Client()
+        c.get(raw.url + "/first")
+        with c.stream("GET", raw.url + "/second") as r:
+            assert r.attempts == 2
