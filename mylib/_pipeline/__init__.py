@@ -14,8 +14,8 @@ The order, written once::
 * **auth** runs the request's auth flow for each hop, so a challenge is answered at the URL
   that sent it (a Digest ``uri`` is that hop's) and never past an origin the credentials
   were dropped at; the 401s it answered go into ``history`` (``auth.py``).
-* **cookies** gives each hop the client's cookies for its URL and keeps those a response
-  sets (``cookies.py``).
+* **cookies** gives each hop the client's cookies for its URL (``cookies.py``); the hop
+  keeps those every response sets.
 * a **cache** step goes here (between cookies and retries): a fresh hit answers without
   an attempt, and each hop of a redirect chain is looked up on its own.
 * **retries** sends again on connection failures and retryable statuses, with backoff and
@@ -59,7 +59,7 @@ __all__ = ["ORDER", "Call", "Handler", "Step", "chain"]
 class Call:
     """One ``send()``: what it runs with, when its total timeout ends, whether the final
     response comes back with its body unread (a stream), how many tries the current hop
-    took, and where the first hop went."""
+    took, and where the caller's request went."""
 
     config: ClientConfig
     transport: AsyncTransport
