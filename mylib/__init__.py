@@ -16,6 +16,7 @@ from ._errors import (
     InvalidHeader,
     InvalidURL,
     LoopThreadError,
+    PoolTimeout,
     ProxyError,
     ReadError,
     ReadTimeout,
@@ -28,7 +29,9 @@ from ._errors import (
     WriteError,
 )
 from ._io import run
+from ._limits import Limits
 from ._models import Request, Response, Retry, Timeout
+from ._ratelimit import RateLimit
 from ._stream import AsyncStreamResponse, StreamResponse
 from ._transports import AsyncTransport, MockTransport
 from ._wrap import make_sync
@@ -54,9 +57,12 @@ __all__ = [
     "HTTPStatusError",
     "InvalidHeader",
     "InvalidURL",
+    "Limits",
     "LoopThreadError",
     "MockTransport",
+    "PoolTimeout",
     "ProxyError",
+    "RateLimit",
     "ReadError",
     "ReadTimeout",
     "RemoteProtocolError",

@@ -26,8 +26,9 @@ from ._build import build_request
 from ._config import check_cookies, make_config, proxy_for
 from ._cookies import Cookies
 from ._errors import ClientClosedError, TimeoutError, redact_url
-from ._models import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, Request, Response
-from ._pipeline import Call, chain
+from ._limits import Limits
+from ._models import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, WAITING_FOR, Request, Response
+from ._pipeline import Call, chain, steps_for
 from ._transports.aiohttp import AiohttpTransport
 from ._transports.base import AsyncTransport
 from ._types import (
@@ -36,6 +37,7 @@ from ._types import (
     CookieTypes,
     HeaderTypes,
     QueryParamTypes,
+    RateLimitTypes,
     RequestOptions,
     RetryTypes,
     TimeoutTypes,
@@ -131,6 +133,14 @@ class AsyncClient:
             wrap another). ``verify``, ``cert`` and ``proxy`` configure the default engine
             only; everything else (auth, redirects, retries, hooks, cookies) still applies.
             A transport you give stays yours: closing the client does not close it.
+        rate_limit: At most so many requests per second to each origin: a number, a
+            :class:`RateLimit` (share one object between clients to share its budget; it
+            also obeys the server's ``Retry-After`` and rate-limit headers), or a dict of
+            host (``"api.example.com"``, ``"*.example.com"``, ``"*"`` for the rest) to
+            either. Default None: no limit.
+        limits: The connection pool of the default engine, a :class:`Limits`: how many
+            connections in all and per host, how long idle ones are kept. Default
+            ``Limits()``: 100 in all, 15 s.
         max_body_size: The most bytes of body (counted after decompression) a response
             may have before :class:`ResponseTooLarge`, raised as soon as it is passed with
             the connection closed; ``None`` for no limit. By default a response read whole
@@ -164,6 +174,8 @@ class AsyncClient:
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         transport: AsyncTransport | None = None,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        rate_limit: RateLimitTypes = None,
+        limits: Limits | None = None,
     ) -> None:
         # The signature is the one list of the options (the mirror test keeps Client's the
         # same); make_config takes them all by name and validates each. This is the first
@@ -174,14 +186,16 @@ class AsyncClient:
         #: Closing closes the transport the client made, never one it was given.
         self._owns_transport = transport is None
         if transport is None:
-            transport = AiohttpTransport(ssl=config.ssl, proxy=lambda url: proxy_for(config, url))
+            transport = AiohttpTransport(
+                ssl=config.ssl, proxy=lambda url: proxy_for(config, url), limits=config.limits
+            )
         elif not isinstance(transport, AsyncTransport):
             raise TypeError(
                 f"transport must be a mylib.AsyncTransport (e.g. mylib.MockTransport), "
                 f"not {type(transport).__name__}"
             )
         self._transport = transport
-        self._handler = chain()
+        self._handler = chain(steps_for(config))
         self._state = ClientState.OPEN
         self._active: set[asyncio.Task[Any]] = set()
 
@@ -272,18 +286,24 @@ class AsyncClient:
             if total is None:
                 return await self._handler(request, call)
             scope = asyncio.timeout(total)
+            waiting: list[str] = []  # what the call waits for when the timeout ends it
+            token = WAITING_FOR.set(waiting)
             try:
                 async with scope:
                     return await self._handler(request, call)
             except builtins.TimeoutError as exc:
                 if not scope.expired():
                     raise
+                what = f" while {waiting[-1]}" if waiting else ""
                 error = TimeoutError(
-                    f"timed out after {total} s ({request.method} {redact_url(request.url)})",
+                    f"timed out after {total} s ({request.method} {redact_url(request.url)})"
+                    f"{what}",
                     request=request,
                 )
                 error.attempts = max(call.attempts, 1)
                 raise error from exc
+            finally:
+                WAITING_FOR.reset(token)
         finally:
             if task is not None:
                 active.discard(task)

@@ -16,6 +16,7 @@ from ._async_client import AsyncClient, ensure_open, mark_closed, needs_loop_to_
 from ._cookies import Cookies
 from ._errors import ClientClosedError
 from ._io import BRIDGE
+from ._limits import Limits
 from ._map import MapResult, check_concurrency, check_items, collect_sync, map_sync_iter
 from ._models import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, Request, Response
 from ._runtime import BridgeState
@@ -27,6 +28,7 @@ from ._types import (
     CookieTypes,
     HeaderTypes,
     QueryParamTypes,
+    RateLimitTypes,
     RequestOptions,
     RetryTypes,
     TimeoutTypes,
@@ -80,6 +82,8 @@ class Client:
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         transport: AsyncTransport | None = None,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        rate_limit: RateLimitTypes = None,
+        limits: Limits | None = None,
     ) -> None:
         # The signature is the one list of the options (the mirror test keeps it equal to
         # AsyncClient's), passed on by name. This is the first statement, so nothing but the

@@ -23,7 +23,9 @@ from ._auth import Auth, to_auth
 from ._cookies import COOKIES_TYPE_ERROR, Cookies
 from ._errors import InvalidURL, redact_url
 from ._hooks import check_event_hooks
+from ._limits import Limits
 from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
+from ._ratelimit import RateLimits, to_rate_limits
 from ._urls import check_proxy, to_url, validate_url
 
 __all__ = [
@@ -69,6 +71,10 @@ class ClientConfig:
     #: The most bytes of body a response may have (``DEFAULT_MAX_BODY_SIZE`` binds only
     #: responses read whole), or None.
     max_body_size: int | None
+    #: Which RateLimit governs each host, or None (no rate limit: no step in the chain).
+    rate_limit: RateLimits | None = None
+    #: The default engine's connection pool.
+    limits: Limits = field(default_factory=Limits)
 
 
 def check_cookies(value: object) -> Mapping[str, Any] | CookieJar | None:
@@ -196,6 +202,8 @@ def make_config(
     json_loads: object = None,
     event_hooks: object = None,
     max_body_size: object = DEFAULT_MAX_BODY_SIZE,
+    rate_limit: object = None,
+    limits: object = None,
 ) -> ClientConfig:
     """Validate and normalize the options of ``Client``/``AsyncClient``."""
     base = None
@@ -236,6 +244,8 @@ def make_config(
         json_dumps=json_dumps,  # type: ignore[arg-type]
         json_loads=json_loads,  # type: ignore[arg-type]
         max_body_size=check_body_limit(max_body_size),
+        rate_limit=to_rate_limits(rate_limit),
+        limits=Limits.coerce(limits),
     )
 
 

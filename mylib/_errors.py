@@ -14,7 +14,8 @@ The tree::
     │   └── TooManyRedirects                more redirects than max_redirects
     ├── TimeoutError (also builtins.TimeoutError)
     │   ├── ConnectTimeout                  (also ConnectError)
-    │   └── ReadTimeout                     (also ReadError)
+    │   ├── ReadTimeout                     (also ReadError)
+    │   └── PoolTimeout                     no free connection within Timeout.pool (Limits)
     ├── ResponseTooLarge                    the body passed max_body_size; has .limit
     ├── DecodingError (also ValueError)     response.json()/text could not decode the body
     ├── InvalidURL (also ValueError)        not an http(s) URL with a host
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidHeader",
     "InvalidURL",
     "LoopThreadError",
+    "PoolTimeout",
     "ProxyError",
     "ReadError",
     "ReadTimeout",
@@ -144,6 +146,11 @@ class ConnectTimeout(TimeoutError, ConnectError):
 
 class ReadTimeout(TimeoutError, ReadError):
     """The server was silent for longer than ``Timeout.read``."""
+
+
+class PoolTimeout(TimeoutError):
+    """No connection of the pool became free within ``Timeout.pool``: every connection
+    :class:`Limits` allows (in all, or to this host) was busy with another request."""
 
 
 class ResponseTooLarge(Error):

@@ -45,6 +45,29 @@ def log_retry(method: str, url: URL, why: str, delay: float) -> None:
         logger.debug("Retrying %s %s after %s in %.2f s", method, safe_url(url), why, delay)
 
 
+def log_pool_wait(where: str, limit: str) -> None:
+    """``Waiting for a free connection to h:443: all Limits(...) are in use``."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("Waiting for a free connection to %s: all %s are in use", where, limit)
+
+
+def log_rate_wait(method: str, url: URL, waited: float) -> None:
+    """``GET https://h/x waited 0.40 s for its turn under the rate limit``."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "%s %s waited %.2f s for its turn under the rate limit", method, safe_url(url), waited
+        )
+
+
+def log_rate_pause(url: URL, why: str, seconds: float) -> None:
+    """``Pausing requests to https://h:443 for 1.00 s: the server sent 429 with Retry-After``."""
+    if logger.isEnabledFor(logging.DEBUG):
+        where = url.origin() if url.host else url
+        logger.debug(
+            "Pausing requests to %s for %.2f s: the server sent %s", safe_url(where), seconds, why
+        )
+
+
 def log_resend(method: str, url: URL) -> None:
     """``Sending GET https://h/x again: the server had closed the kept-alive connection``."""
     if logger.isEnabledFor(logging.DEBUG):

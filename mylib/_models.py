@@ -18,6 +18,7 @@ takes the body over with :meth:`Response.detach_body`.
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import functools
 import http
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "WAITING_FOR",
     "Request",
     "Response",
     "ResponseBase",
@@ -83,13 +85,16 @@ class Timeout:
         Timeout(total=60, connect=5)    # connect within 5 s, everything within 60 s
         Timeout(read=30)                # the server may go silent for at most 30 s
         Timeout(read=30, headers=300)   # ... and must have answered 300 s after the request
+        Timeout(10, pool=2)             # ... and waited at most 2 s for a free connection
         Timeout(None)                   # no limit at all (you asked for it)
 
     ``total`` covers the whole call (connecting, redirects, retries and reading the body),
     ``connect`` the TCP and TLS set-up of one connection, ``read`` the longest gap between
     two pieces of the response, and ``headers`` the wait for a response's headers once its
     request has been sent (each hop's, so a server that drips its headers a byte at a time
-    cannot hold a call forever; the time to upload a body does not count). A bare number
+    cannot hold a call forever; the time to upload a body does not count), and ``pool`` the
+    wait for a free connection when the connection pool is full (see :class:`Limits`;
+    :class:`PoolTimeout` says so; with no ``pool``, only ``total`` bounds it). A bare number
     given as ``timeout=`` means ``total``. The default is ``Timeout(connect=10, read=60,
     headers=120)``: a body that keeps arriving is never cut off.
 
@@ -102,9 +107,10 @@ class Timeout:
     connect: float | None = None
     read: float | None = None
     headers: float | None = None
+    pool: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("total", "connect", "read", "headers"):
+        for name in ("total", "connect", "read", "headers", "pool"):
             object.__setattr__(self, name, _check_seconds(f"timeout {name}", getattr(self, name)))
 
     @classmethod
@@ -130,6 +136,13 @@ class Timeout:
 
 
 _NO_TIMEOUT = Timeout()
+
+#: What the current call is waiting for right now (a free connection of a full pool, a rate
+#: limit's next slot), set by whoever makes it wait, so that the error of a total timeout
+#: that ends the wait says what it was (a call with a total timeout sets a fresh list).
+WAITING_FOR: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "mylib_waiting_for", default=None
+)
 
 #: The default: connecting may take 10 s, the server may be silent for 60 s at a stretch and
 #: must have sent a response's headers 120 s after its request, but a body that keeps

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from ._auth import Auth
     from ._models import Request, Retry, Timeout
+    from ._ratelimit import RateLimit
 
 __all__ = [
     "AuthTypes",
@@ -21,6 +22,7 @@ __all__ = [
     "CookieTypes",
     "HeaderTypes",
     "QueryParamTypes",
+    "RateLimitTypes",
     "RequestContent",
     "RequestData",
     "RequestFiles",
@@ -41,6 +43,7 @@ CookieTypes: TypeAlias = "Mapping[str, str] | CookieJar"
 AuthTypes: TypeAlias = "tuple[str, str] | Auth | Callable[[Request], Any] | None"
 TimeoutTypes: TypeAlias = "float | tuple[float | None, float | None] | Timeout | None"
 RetryTypes: TypeAlias = "int | Retry"
+RateLimitTypes: TypeAlias = "float | RateLimit | Mapping[str, RateLimit | float] | None"
 VerifyTypes: TypeAlias = "bool | str | PathLike[str] | ssl.SSLContext"
 CertTypes: TypeAlias = "str | tuple[str, str] | None"
 RequestContent: TypeAlias = "bytes | str | Iterable[bytes] | AsyncIterable[bytes] | IO[bytes]"

@@ -6,11 +6,12 @@ import pathlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from mylib._cookies import Cookies
+from mylib._limits import Limits
 from mylib._map import MapResult
 from mylib._models import Request, Response
 from mylib._stream import StreamContext
 from mylib._transports.base import AsyncTransport
-from mylib._types import AuthTypes, CertTypes, CookieTypes, HeaderTypes, QueryParamTypes, RequestOptions, RetryTypes, TimeoutTypes, URLTypes, VerifyTypes
+from mylib._types import AuthTypes, CertTypes, CookieTypes, HeaderTypes, QueryParamTypes, RateLimitTypes, RequestOptions, RetryTypes, TimeoutTypes, URLTypes, VerifyTypes
 from todo_client._async import Todo
 from types import TracebackType
 from typing import Any, Self, Unpack
@@ -58,6 +59,8 @@ class SyncTodoClient:
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = ...,
         transport: AsyncTransport | None = ...,
         max_body_size: int | None = ...,
+        rate_limit: RateLimitTypes = ...,
+        limits: Limits | None = ...,
     ) -> None: ...
     def aclose(self) -> None: ...
     def as_completed(

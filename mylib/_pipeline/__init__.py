@@ -9,6 +9,9 @@ The order, written once::
 
     redirects -> auth -> cookies -> [cache] -> retries -> [rate limit] -> hop (-> transport)
 
+(A step in brackets is in a client's chain only when the client uses it, so a feature that
+is off costs nothing per request: :func:`steps_for`.)
+
 * **redirects** follows 3xx hops, each a new request made by ``Request.replace`` with the
   credentials (and the request's ``auth``) dropped across origins (``redirects.py``).
 * **auth** runs the request's auth flow for each hop, so a challenge is answered at the URL
@@ -20,7 +23,9 @@ The order, written once::
   an attempt, and each hop of a redirect chain is looked up on its own.
 * **retries** sends again on connection failures and retryable statuses, with backoff and
   ``Retry-After``, never past the total timeout (``retry.py``).
-* a **rate-limit** step goes here (inside retries): every attempt takes a token.
+* **rate limit** (inside retries, so every attempt takes a slot) waits for the origin's
+  turn and pauses the origin when the server says so (``rate_limit.py``); it is in the
+  chain only of a client with a ``rate_limit``.
 * **hop** is one attempt and the end of the chain: request hooks, logging, the transport,
   response hooks (``hop.py``).
 
@@ -43,7 +48,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from . import auth, cookies, hop, redirects, retry
+from . import auth, cookies, hop, rate_limit, redirects, retry
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -52,7 +57,7 @@ if TYPE_CHECKING:
     from .._models import Request, Response
     from .._transports.base import AsyncTransport
 
-__all__ = ["ORDER", "Call", "Handler", "Step", "chain"]
+__all__ = ["ORDER", "Call", "Handler", "Step", "chain", "steps_for"]
 
 
 @dataclass(slots=True)
@@ -82,8 +87,17 @@ class Step(Protocol):
     def __call__(self, send: Handler, request: Request, call: Call) -> Awaitable[Response]: ...
 
 
-#: The steps, outermost first; the hop (one attempt on the transport) comes after the last.
+#: The steps every client has, outermost first; the hop (one attempt on the transport)
+#: comes after the last.
 ORDER: tuple[Step, ...] = (redirects.step, auth.step, cookies.step, retry.step)
+
+
+def steps_for(config: ClientConfig) -> tuple[Step, ...]:
+    """The steps of a client with ``config``: :data:`ORDER` and the optional ones it uses,
+    each in its place."""
+    if config.rate_limit is None:
+        return ORDER
+    return (*ORDER, rate_limit.step)
 
 
 def chain(steps: Sequence[Step] = ORDER, last: Handler = hop.send) -> Handler:

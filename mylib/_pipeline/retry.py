@@ -12,15 +12,14 @@ tries the hop took. A response given up for a retry has its body read and releas
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
-import time
 from typing import TYPE_CHECKING
 
 from .._content import rewind, rewind_marks
 from .._errors import ConnectError, Error, RemoteProtocolError, TLSError
 from .._logging import log_retry
 from .._models import Request, Response, Retry
+from .._ratelimit.server import parse_retry_after
 from .._transports.mock import NoMockAddress
 
 if TYPE_CHECKING:
@@ -40,20 +39,6 @@ def should_retry_error(exc: BaseException) -> bool:
     if isinstance(exc, ConnectError):
         return True
     return isinstance(exc, RemoteProtocolError) and not isinstance(exc, TimeoutError)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def retry_delay(retry: Retry, attempt: int, response: Response | None) -> float:

@@ -64,6 +64,7 @@ from .._errors import (
     Error,
     InvalidHeader,
     InvalidURL,
+    PoolTimeout,
     ProxyError,
     ReadError,
     ReadTimeout,
@@ -77,8 +78,9 @@ from .._errors import (
     redact_text,
     redact_url,
 )
-from .._logging import log_resend
-from .._models import Request, Response, Timeout, announced_size, read_within
+from .._limits import DEFAULT_LIMITS, Limits
+from .._logging import log_pool_wait, log_resend
+from .._models import WAITING_FOR, Request, Response, Timeout, announced_size, read_within
 from .._urls import url_text
 from .base import AsyncTransport
 from .mock import INSTALLED, NoMockAddress
@@ -90,18 +92,17 @@ __all__ = ["UNTRANSLATED", "AiohttpBody", "AiohttpTransport", "translate", "tran
 #: makes a fast stream stop and start the socket constantly (the benchmarks showed the server
 #: burning CPU on tiny writes); 256 KiB keeps memory per connection small and the flow steady.
 _READ_BUFSIZE: Final = 1 << 18
-#: Connections per session (aiohttp's default).
-_POOL_LIMIT: Final = 100
 #: How long a body held back by ``Expect: 100-continue`` waits for the server's ``100``
 #: before it is sent anyway (curl waits 1 s too; RFC 9110 lets the client go ahead).
 CONTINUE_WAIT: Final = 1.0
 
 
-#: The ``Timeout.headers`` of the request being sent, for its connection's :class:`_Handler`
-#: (aiohttp passes nothing of ours from ``session.request`` to the protocol; this task's
-#: context reaches it, since aiohttp hands the protocol its settings in the same task).
-HEADERS_WAIT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "mylib_headers_wait", default=None
+#: The request being sent, for its connection's :class:`_Handler` (its ``Timeout.headers``)
+#: and the pool (:class:`_Connector`: its ``Timeout.pool``). aiohttp passes nothing of ours
+#: from ``session.request`` to either; this task's context reaches them, since aiohttp
+#: takes a connection and hands the protocol its settings in the same task.
+SENDING: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
+    "mylib_sending", default=None
 )
 #: The connections one send went out on (``_Request.send`` adds each), the same way.
 SENT_ON: contextvars.ContextVar[list[_Handler] | None] = contextvars.ContextVar(
@@ -218,7 +219,8 @@ class _Handler(ResponseHandler):
     def set_response_params(self, **params: Any) -> None:
         super().set_response_params(**params)
         self._stop_headers_timer()
-        self._headers_wait = HEADERS_WAIT.get()
+        sending = SENDING.get()
+        self._headers_wait = sending.timeout.headers if sending is not None else None
         self._skip_stray = self._head == "after"
         self._method_bodiless = bool(params.get("skip_payload"))
         self._head = "head"
@@ -327,9 +329,56 @@ class _Handler(ResponseHandler):
             self.transport.close()
 
 
-def _new_session(ssl_setting: ssl.SSLContext | bool) -> aiohttp.ClientSession:
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's pool, except that a request that finds it full says so: the wait is logged,
+    bounded by the request's ``Timeout.pool`` (:class:`PoolTimeout`), and named by the total
+    timeout's error if that ends it (:data:`WAITING_FOR`)."""
+
+    limits: Limits = DEFAULT_LIMITS
+
+    async def _wait_for_available_connection(self, key: Any, traces: list[Any]) -> None:
+        request = SENDING.get()
+        # The per-host limit is the one that binds unless the pool as a whole is full.
+        per_host = bool(self._limit_per_host) and not (
+            self._limit and len(self._acquired) >= self._limit
+        )
+        where = f"{key.host}:{key.port}"
+        limit = self.limits.describe(per_host)
+        log_pool_wait(where, limit)
+        waiting = f"waiting for a free connection to {where} (all {limit} were in use)"
+        notes = WAITING_FOR.get()
+        if notes is not None:
+            notes.append(waiting)
+        wait = request.timeout.pool if request is not None else None
+        if wait is None:
+            await super()._wait_for_available_connection(key, traces)
+        else:
+            try:
+                async with asyncio.timeout(wait):
+                    await super()._wait_for_available_connection(key, traces)
+            except builtins.TimeoutError:
+                raise PoolTimeout(
+                    f"no free connection to {where} within {wait:g} s (Timeout.pool): all "
+                    f"{limit} were in use by other requests",
+                    request=request,
+                ) from None
+        if notes is not None:  # (left in place when cancelled: the timeout's error reads it)
+            notes.remove(waiting)
+
+
+def _new_session(ssl_setting: ssl.SSLContext | bool, limits: Limits) -> aiohttp.ClientSession:
     """A session for the running loop. Module-level, so it holds no reference to a client."""
-    connector = aiohttp.TCPConnector(ssl=ssl_setting, limit=_POOL_LIMIT)
+    expiry = limits.keepalive_expiry
+    pool: dict[str, Any] = {
+        "limit": limits.max_connections or 0,
+        "limit_per_host": limits.max_connections_per_host or 0,
+    }
+    if expiry == 0:
+        pool["force_close"] = True  # aiohttp refuses a keep-alive timeout with it
+    else:
+        pool["keepalive_timeout"] = expiry
+    connector = _Connector(ssl=ssl_setting, **pool)
+    connector.limits = limits
     # The connector's protocol factory has no public setting; a test fails if this stops
     # taking effect (a HEAD answered with a body fails again).
     connector._factory = functools.partial(  # type: ignore[assignment]
@@ -494,6 +543,7 @@ class AiohttpTransport(AsyncTransport):
         ssl: What aiohttp's ``ssl=`` gets: True (verify with the system's CAs), False, or an
             ``ssl.SSLContext``.
         proxy: ``proxy(url)`` is the proxy URL for a request to ``url``, or None.
+        limits: The connection pool's limits (per loop).
     """
 
     def __init__(
@@ -501,9 +551,10 @@ class AiohttpTransport(AsyncTransport):
         *,
         ssl: ssl.SSLContext | bool = True,
         proxy: Callable[[URL], URL | str | None] | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._proxy = proxy
-        self._sessions = LoopSessions(self, functools.partial(_new_session, ssl))
+        self._sessions = LoopSessions(self, functools.partial(_new_session, ssl, limits))
 
     async def send(self, request: Request, *, stream: bool = False) -> Response:
         """One aiohttp request: the response with its body read and the connection released,
@@ -570,7 +621,7 @@ class AiohttpTransport(AsyncTransport):
             data = _exactly(data, int(headers["Content-Length"]), request)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        headers_wait = HEADERS_WAIT.set(request.timeout.headers)
+        sending_token = SENDING.set(request)
         try:
             with translating(request):
                 sending = session.request(
@@ -595,7 +646,7 @@ class AiohttpTransport(AsyncTransport):
                     async with sending as raw:
                         content = await _read_whole(raw, request)
         finally:
-            HEADERS_WAIT.reset(headers_wait)
+            SENDING.reset(sending_token)
         response = Response(
             raw.status,
             reason=raw.reason or "",

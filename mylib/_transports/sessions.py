@@ -49,7 +49,7 @@ import contextlib
 import itertools
 import weakref
 from collections.abc import AsyncGenerator, Callable
-from typing import Any, Final, Protocol
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import aiohttp
 
@@ -60,7 +60,7 @@ _Loop = asyncio.AbstractEventLoop
 #: token -> {loop: keeper}. The only strong reference to the keepers.
 _KEEPERS: dict[int, dict[_Loop, AsyncGenerator[None, None]]] = {}
 _TOKENS = itertools.count()
-_ALL: weakref.WeakSet[LoopSessions] = weakref.WeakSet()
+_ALL: weakref.WeakSet[LoopSessions[Any]] = weakref.WeakSet()
 #: The bodies still on the wire, per session: a session's keeper aborts them before closing
 #: it, or ``-X dev`` reports "Unclosed response" (a stream left open at exit).
 _OPEN: weakref.WeakKeyDictionary[aiohttp.ClientSession, set[Any]] = weakref.WeakKeyDictionary()
@@ -70,6 +70,19 @@ _SWEEP_TIMEOUT: Final = 2.0
 
 class _Droppable(Protocol):
     def drop(self) -> None: ...
+
+
+class Closable(Protocol):
+    """What a keeper closes: an aiohttp session, or another loop-bound client (a rate
+    limit's Redis connection) that must be closed on its loop the same way."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=Closable)
 
 
 def track_open(session: aiohttp.ClientSession, body: _Droppable) -> None:
@@ -85,7 +98,7 @@ def untrack_open(session: aiohttp.ClientSession, body: _Droppable) -> None:
 
 
 async def _keeper(
-    token: int, loop: _Loop, session: aiohttp.ClientSession, sessions: dict[_Loop, Any]
+    token: int, loop: _Loop, session: Closable, sessions: dict[_Loop, Any]
 ) -> AsyncGenerator[None, None]:
     try:
         yield
@@ -95,28 +108,28 @@ async def _keeper(
         entry = _KEEPERS.get(token)
         if entry is not None:
             entry.pop(loop, None)
-        for body in list(_OPEN.pop(session, ())):
+        for body in list(_OPEN.pop(session, ())):  # type: ignore[call-overload]
             with contextlib.suppress(Exception):
                 body.drop()
         with contextlib.suppress(Exception):
             await session.close()
 
 
-class LoopSessions:
+class LoopSessions(Generic[_C]):
     """The sessions of one client: one per running loop, made by ``factory`` on demand."""
 
     __slots__ = ("__weakref__", "_factory", "_owner_ref", "_sessions", "_token")
 
-    def __init__(self, owner: object, factory: Callable[[], aiohttp.ClientSession]) -> None:
+    def __init__(self, owner: object, factory: Callable[[], _C]) -> None:
         self._factory = factory
-        self._sessions: dict[_Loop, aiohttp.ClientSession] = {}
+        self._sessions: dict[_Loop, _C] = {}
         self._token = next(_TOKENS)
         token = self._token
         # When the owner dies, its keepers are released and finalized on their own loops.
         self._owner_ref = weakref.ref(owner, lambda _: _release(token))
         _ALL.add(self)
 
-    def get(self) -> aiohttp.ClientSession:
+    def get(self) -> _C:
         """The running loop's session, made (and given its keeper) on first use."""
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
@@ -124,7 +137,7 @@ class LoopSessions:
             session = self._create(loop)
         return session
 
-    def _create(self, loop: _Loop) -> aiohttp.ClientSession:
+    def _create(self, loop: _Loop) -> _C:
         session = self._factory()
         self._sessions[loop] = session
         keeper = _keeper(self._token, loop, session, self._sessions)

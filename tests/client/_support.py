@@ -18,7 +18,7 @@ import mylib
 
 ClientFactory = Callable[..., Any]
 
-_VERBS = ("request", "get", "head", "options", "post", "put", "patch", "delete", "send")
+_VERBS = ("request", "get", "head", "options", "post", "put", "patch", "delete", "send", "map")
 
 
 class AsyncDriver:

@@ -63,7 +63,7 @@ def test_retry_after_seconds_is_honoured_but_capped_by_max_backoff(
 def test_retry_after_http_date_is_understood() -> None:
     from email.utils import formatdate
 
-    from mylib._pipeline.retry import parse_retry_after
+    from mylib._ratelimit.server import parse_retry_after
 
     assert parse_retry_after("7") == 7.0
     delay = parse_retry_after(formatdate(time.time() + 30, usegmt=True))

@@ -1,0 +1,48 @@
+"""The rate-limit step: every attempt waits for its origin's turn, and the answer may pause
+the origin (``mylib/_ratelimit`` keeps the budgets and explains them).
+
+It sits inside the retry step, so a retried request takes a slot for each try, and a
+``Retry-After`` that the retry step waits out is also the origin's pause for every other
+request. It is only in a client's chain when the client has a ``rate_limit``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._logging import log_rate_pause, log_rate_wait
+from .._models import WAITING_FOR
+from .._ratelimit.server import server_wait
+from .._urls import origin
+
+if TYPE_CHECKING:
+    from .._models import Request, Response
+    from . import Call, Handler
+
+__all__ = ["step"]
+
+
+async def step(send: Handler, request: Request, call: Call) -> Response:
+    """Wait for the origin's turn, send, and pause the origin if the server says so."""
+    limits = call.config.rate_limit
+    url = request.url.parsed
+    where = origin(url)
+    limit = limits.for_host(where[1]) if limits is not None else None
+    if limit is None:
+        return await send(request, call)
+    notes = WAITING_FOR.get()
+    note = f"waiting for its turn under {limit!r}"
+    if notes is not None:
+        notes.append(note)
+    waited = await limit.wait_turn(where, url, call.deadline)
+    if notes is not None:  # (left in place when cancelled: the timeout's error reads it)
+        notes.remove(note)
+    if waited:
+        log_rate_wait(request.method, url, waited)
+    response = await send(request, call)
+    said = server_wait(response.status_code, response.headers)
+    if said is not None:
+        seconds, why = said
+        await limit.pause(where, seconds)
+        log_rate_pause(url, why, seconds)
+    return response

@@ -1,0 +1,143 @@
+"""A rate limit's budget kept in Redis, so that processes and machines share it.
+
+The algorithm is the local one (``__init__.py``), run as a Lua script, which Redis executes
+atomically, on the Redis server's clock (``TIME``), so clients on machines whose clocks
+differ still agree. Per origin two keys: the theoretical arrival time and the pause the
+server asked for, both in microseconds and both expiring once they no longer matter.
+
+The client is ``redis.asyncio``: no thread is blocked and no request waits behind another's
+Redis round trip. Its connections belong to one event loop, so there is one client per loop,
+made and closed like the engine's sessions (``mylib/_transports/sessions.py``): closed when
+that loop shuts down, at exit, and forgotten in a forked child, all without a word.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._transports.sessions import LoopSessions
+
+if TYPE_CHECKING:
+    from . import Origin
+
+__all__ = ["RedisStore"]
+
+_INSTALL_HINT = (
+    "RateLimit(store='redis://...') needs the redis package, which is not installed; install "
+    "it with pip install 'mylib[redis]' (or pip install redis)"
+)
+
+#: KEYS: arrival time, pause. ARGV: interval, tolerance, latest (µs; -1: no deadline).
+#: Returns the wait in µs, or -1 - wait when it is later than ``latest`` (nothing taken).
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local latest = tonumber(ARGV[3])
+local start = math.max(now, tonumber(redis.call('GET', KEYS[2]) or '0'))
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), start)
+local wait = math.max(tat - tolerance, start) - now
+if latest >= 0 and wait > 0 and wait > latest then
+  return -1 - wait
+end
+local nxt = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
+return wait
+"""
+
+#: KEYS: pause. ARGV: seconds (µs). Moves the pause later, never earlier.
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local untl = now + tonumber(ARGV[1])
+if untl > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], string.format('%.0f', untl), 'PX', math.ceil(ARGV[1] / 1000) + 1000)
+end
+return 0
+"""
+
+#: KEYS: pause. Returns the µs left of it (0 or less: none).
+_PAUSED_FOR = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+return tonumber(redis.call('GET', KEYS[1]) or '0') - now
+"""
+
+
+def _redis_module() -> Any:
+    try:
+        import redis.asyncio
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    return redis.asyncio
+
+
+class _Connection:
+    """One loop's Redis client and scripts, in the shape the session keepers close."""
+
+    __slots__ = ("__weakref__", "client", "closed", "pause", "paused_for", "reserve")
+
+    def __init__(self, url: str) -> None:
+        self.client = _redis_module().from_url(url)
+        self.reserve = self.client.register_script(_RESERVE)
+        self.pause = self.client.register_script(_PAUSE)
+        self.paused_for = self.client.register_script(_PAUSED_FOR)
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+        await self.client.aclose()
+
+
+def _keys(origin: Origin) -> tuple[str, str]:
+    scheme, host, port = origin
+    base = f"mylib:ratelimit:{scheme}://{host}:{port}"
+    return base, base + ":pause"
+
+
+class RedisStore:
+    """The budget of one RateLimit, in the Redis at ``url``."""
+
+    __slots__ = ("__weakref__", "_connections", "_url")
+
+    def __init__(self, url: object) -> None:
+        if not isinstance(url, str):
+            raise TypeError(f"RateLimit store must be a redis:// URL, not {type(url).__name__}")
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "RateLimit store must be a redis://, rediss:// or unix:// URL, "
+                f"not {url.split('://')[0]!r}"
+            )
+        _redis_module()  # a missing package is named now, not at the first request
+        self._url = url
+        self._connections = LoopSessions(self, lambda: _Connection(url))
+
+    async def reserve(
+        self, origin: Origin, interval: float, tolerance: float, latest: float | None
+    ) -> tuple[float, bool]:
+        """(seconds to wait, whether the slot was taken)."""
+        connection = self._connections.get()
+        wait = int(
+            await connection.reserve(
+                keys=_keys(origin),
+                args=(
+                    round(interval * 1e6),
+                    round(tolerance * 1e6),
+                    -1 if latest is None else max(0, round(latest * 1e6)),
+                ),
+            )
+        )
+        if wait < 0:
+            return (-1 - wait) / 1e6, False
+        return wait / 1e6, True
+
+    async def pause(self, origin: Origin, seconds: float) -> None:
+        """No requests to ``origin`` for ``seconds``, from any process."""
+        connection = self._connections.get()
+        await connection.pause(keys=_keys(origin)[1:], args=(max(1, round(seconds * 1e6)),))
+
+    async def paused_for(self, origin: Origin) -> float:
+        """Seconds left of the origin's pause (0 or less: none)."""
+        connection = self._connections.get()
+        return int(await connection.paused_for(keys=_keys(origin)[1:])) / 1e6
