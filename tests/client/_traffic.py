@@ -23,6 +23,8 @@ class TrafficServer:
     * ``/hit``: 200.
     * ``/slow``: 200 after 50 ms of work, counting requests in flight and client ports.
     * ``/429``: the tag's first request gets ``429`` with ``Retry-After: 1``, later ones 200.
+    * ``/hold``: the head and a first piece of a body that then never ends (a stream on it
+      holds its connection until the client closes it).
     * ``/quota?field=...``: the first gets 200 with the quota header family ``field`` at zero
       remaining and a reset of 1 s, later ones 200 with plenty remaining.
     """
@@ -40,6 +42,7 @@ class TrafficServer:
         app.router.add_get("/slow", self._slow)
         app.router.add_get("/429", self._too_many)
         app.router.add_get("/quota", self._quota)
+        app.router.add_get("/hold", self._hold)
         self._app = AppServer(app)
         self.url = self._app.url
 
@@ -75,6 +78,14 @@ class TrafficServer:
             with self._lock:
                 self.in_flight[tag] -= 1
         return web.Response(text="ok")
+
+    async def _hold(self, request: web.Request) -> web.StreamResponse:
+        self._arrive(request)
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"first piece")
+        await asyncio.Event().wait()  # until the client goes (or the server stops)
+        return response
 
     async def _too_many(self, request: web.Request) -> web.Response:
         _, n = self._arrive(request)
