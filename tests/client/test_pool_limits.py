@@ -94,13 +94,15 @@ def test_keepalive_expiry_zero_opens_a_connection_per_request(traffic: TrafficSe
         ({"keepalive_expiry": "15"}, TypeError, "keepalive_expiry must be a number"),
     ],
 )
-def test_bad_limits_are_named(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
+def test_bad_limits_are_named(
+    kwargs: dict[str, object], error: type[Exception], match: str
+) -> None:
     with pytest.raises(error, match=match):
         mylib.Limits(**kwargs)  # type: ignore[arg-type]
 
 
 def test_limits_must_be_a_limits() -> None:
-    with pytest.raises(TypeError, match="limits must be a mylib.Limits"):
+    with pytest.raises(TypeError, match=r"limits must be a mylib\.Limits"):
         mylib.Client(limits={"max_connections": 5})  # type: ignore[arg-type]
 
 

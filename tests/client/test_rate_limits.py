@@ -126,7 +126,7 @@ def test_a_slot_after_the_total_timeout_fails_at_once_saying_why(
 ) -> None:
     client = mylib.Client(traffic.url, rate_limit=mylib.RateLimit(1, per=30, burst=1), timeout=2)
     client.get("/hit", params={"tag": "late"})
-    with pytest.raises(mylib.TimeoutError, match="rate limit.*after this request's total"):
+    with pytest.raises(mylib.TimeoutError, match=r"rate limit.*after this request's total"):
         client.get("/hit", params={"tag": "late"})
     assert len(traffic.times("late")) == 1
 
