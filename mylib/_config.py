@@ -26,7 +26,7 @@ from ._hooks import check_event_hooks
 from ._limits import Limits
 from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
 from ._ratelimit import RateLimits, to_rate_limits
-from ._urls import check_proxy, to_url, validate_url
+from ._urls import SOCKS_SCHEMES, check_proxy, require_socks, to_url, validate_url
 
 __all__ = [
     "ClientConfig",
@@ -296,22 +296,29 @@ def _environment_proxy(env: tuple[tuple[str, str], ...], scheme: str, host: str)
 
 def _usable_proxy(variable: str, value: str) -> str:
     """An environment proxy as people write them (``proxy:3128`` means
-    ``http://proxy:3128``), checked to be an http(s) URL with a host.
+    ``http://proxy:3128``), checked to be an http(s) or SOCKS URL with a host.
 
     Raises:
         InvalidURL: naming the variable and its value (without credentials).
+        ImportError: a SOCKS proxy, and aiohttp-socks is not installed.
     """
     text = value.strip()
     if "://" not in text:
         text = "http://" + text
     try:
         url = URL(text)
-        usable = url.scheme in ("http", "https") and bool(url.host)
+        usable = url.scheme in _ENV_PROXY_SCHEMES and bool(url.host)
     except ValueError:
         usable = False
     if not usable:
         raise InvalidURL(
             f"{variable}={redact_url(value)!r} is not a usable proxy: mylib takes an http(s) "
-            "proxy URL such as http://proxy:3128 (unset the variable, or give trust_env=False)"
+            "proxy URL such as http://proxy:3128, or a SOCKS one such as socks5://proxy:1080 "
+            "(unset the variable, or give trust_env=False)"
         )
+    if url.scheme in SOCKS_SCHEMES:
+        require_socks()
     return text
+
+
+_ENV_PROXY_SCHEMES = frozenset({"http", "https"}) | SOCKS_SCHEMES

@@ -11,17 +11,22 @@ from yarl import URL
 from ._errors import InvalidURL, redact_url
 
 __all__ = [
+    "SOCKS_SCHEMES",
     "RequestURL",
     "add_params",
     "check_proxy",
     "join_url",
     "origin",
+    "require_socks",
     "should_strip_auth",
     "url_text",
     "validate_url",
 ]
 
 _SCHEMES = frozenset({"http", "https"})
+#: SOCKS proxies (``mylib[socks]``): ``socks5h`` and ``socks4a`` let the proxy resolve names.
+SOCKS_SCHEMES = frozenset({"socks4", "socks4a", "socks5", "socks5h"})
+_PROXY_SCHEMES = _SCHEMES | SOCKS_SCHEMES
 #: A host name as resolvers take it (after IDNA encoding, which yarl does): dot-separated
 #: labels, none empty; underscores are let through, as real DNS names use them.
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
@@ -153,18 +158,35 @@ def to_url(value: object, name: str = "url") -> URL:
 
 
 def check_proxy(proxy: object) -> URL:
-    """``proxy`` as a URL, checked to be http(s) with a host (client or request proxy=).
+    """``proxy`` as a URL, checked to be an http(s) or SOCKS proxy URL with a host (client
+    or request proxy=); a SOCKS one also needs the ``mylib[socks]`` extra.
 
     Raises:
         TypeError: not a str or URL.
-        InvalidURL: not an http(s) URL with a host (named without its credentials).
+        InvalidURL: not such a URL (named without its credentials).
+        ImportError: a SOCKS proxy, and aiohttp-socks is not installed.
     """
     url = to_url(proxy, "proxy")
-    if url.scheme not in _SCHEMES or not url.host:
+    if url.scheme not in _PROXY_SCHEMES or not url.host:
         raise InvalidURL(
-            f"proxy must be an http(s) URL with a host, not {redact_url(str(proxy))!r}"
+            "proxy must be an http(s) URL (http://proxy:3128) or a SOCKS one "
+            f"(socks5://proxy:1080, socks5h://, socks4://) with a host, not "
+            f"{redact_url(str(proxy))!r}"
         )
+    if url.scheme in SOCKS_SCHEMES:
+        require_socks()
     return url
+
+
+def require_socks() -> None:
+    """Raise ImportError naming the extra when aiohttp-socks is missing."""
+    try:
+        import aiohttp_socks  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "a SOCKS proxy needs the aiohttp-socks package, which is not installed; install "
+            "it with pip install 'mylib[socks]' (or pip install aiohttp-socks)"
+        ) from exc
 
 
 def join_url(base: URL | None, url: URL) -> URL:

@@ -81,7 +81,7 @@ from .._errors import (
 from .._limits import DEFAULT_LIMITS, Limits
 from .._logging import log_pool_wait, log_resend
 from .._models import WAITING_FOR, Request, Response, Timeout, announced_size, read_within
-from .._urls import url_text
+from .._urls import SOCKS_SCHEMES, url_text
 from .base import AsyncTransport
 from .mock import INSTALLED, NoMockAddress
 from .sessions import LoopSessions, track_open, untrack_open
@@ -215,6 +215,9 @@ class _Handler(ResponseHandler):
     #: This request's ``Timeout.headers``, armed once it has been sent (:meth:`start_timeout`).
     _headers_wait: float | None = None
     _headers_timer: asyncio.TimerHandle | None = None
+    #: Through a SOCKS proxy: aiohttp-socks's protocol, which holds the stream writer that
+    #: must live as long as the connection.
+    socks_protocol: Any = None
 
     def set_response_params(self, **params: Any) -> None:
         super().set_response_params(**params)
@@ -366,8 +369,92 @@ class _Connector(aiohttp.TCPConnector):
             notes.remove(waiting)
 
 
-def _new_session(ssl_setting: ssl.SSLContext | bool, limits: Limits) -> aiohttp.ClientSession:
-    """A session for the running loop. Module-level, so it holds no reference to a client."""
+def _is_socks(proxy: URL | str) -> bool:
+    scheme = proxy.scheme if isinstance(proxy, URL) else proxy.partition(":")[0].lower()
+    return scheme in SOCKS_SCHEMES
+
+
+_SSLError = ssl.SSLError  # (the method below has a parameter named ssl)
+
+
+@functools.cache
+def _socks_connector() -> type[_Connector]:
+    """:class:`_Connector` through a SOCKS proxy (aiohttp-socks, imported on first use)."""
+    import aiohttp_socks
+    import python_socks
+
+    class _SocksConnector(_Connector, aiohttp_socks.ProxyConnector):
+        r"""The pool of one SOCKS proxy. Its connections get mylib's protocol (the checks of
+        :class:`_Handler`) like direct ones, and its failures are mylib errors naming the
+        proxy without its credentials."""
+
+        proxy_url = ""
+
+        async def _connect_via_proxy(
+            self, host: str, port: int, ssl: Any = None, timeout: float | None = None
+        ) -> tuple[asyncio.Transport, ResponseHandler]:
+            request = SENDING.get()
+            where = f"{redact_url(self.proxy_url)} to {host}:{port}"
+            try:
+                transport, theirs = await super()._connect_via_proxy(host, port, ssl, timeout)
+            except python_socks.ProxyTimeoutError as exc:
+                raise ConnectTimeout(
+                    f"timed out connecting through the SOCKS proxy {where}: {exc}",
+                    request=request,
+                ) from None
+            except (python_socks.ProxyError, python_socks.ProxyConnectionError) as exc:
+                raise ProxyError(
+                    f"proxy failed (SOCKS {where}): {redact_text(str(exc))}", request=request
+                ) from None
+            except _SSLError as exc:  # the TLS handshake with the target, through it
+                raise TLSError(
+                    f"TLS failed ({host}:{port}, through {redact_url(self.proxy_url)}): "
+                    f"{redact_text(str(exc))}",
+                    request=request,
+                ) from exc
+            except (EOFError, OSError) as exc:
+                # A proxy that refuses (wrong credentials, a target it will not reach) may
+                # just close the connection mid-handshake.
+                raise ProxyError(
+                    f"proxy failed (SOCKS {where}): the proxy closed the connection during "
+                    f"the SOCKS handshake ({type(exc).__name__}: {redact_text(str(exc))}); "
+                    "are its credentials right?",
+                    request=request,
+                ) from None
+            ours: _Handler = self._factory()  # type: ignore[assignment]
+            # aiohttp-socks's protocol holds the stream writer, which must live as long as
+            # the connection; ours holds it in turn.
+            ours.socks_protocol = theirs
+            transport.set_protocol(ours)
+            ours.connection_made(transport)
+            return transport, ours
+
+    return _SocksConnector
+
+
+def _socks_settings(proxy: str) -> dict[str, Any]:
+    import python_socks
+
+    url = URL(proxy)
+    kind = url.scheme.lower()
+    return {
+        "proxy_type": python_socks.ProxyType.SOCKS4
+        if kind.startswith("socks4")
+        else python_socks.ProxyType.SOCKS5,
+        "host": url.host,
+        "port": url.port or 1080,
+        "username": url.user,
+        "password": url.password,
+        # socks5h and socks4a: the proxy resolves the name (as curl spells it).
+        "rdns": kind in ("socks5h", "socks4a"),
+    }
+
+
+def _new_session(
+    ssl_setting: ssl.SSLContext | bool, limits: Limits, socks: str | None = None
+) -> aiohttp.ClientSession:
+    """A session for the running loop, direct or through the SOCKS proxy ``socks``.
+    Module-level, so it holds no reference to a client."""
     expiry = limits.keepalive_expiry
     pool: dict[str, Any] = {
         "limit": limits.max_connections or 0,
@@ -377,7 +464,11 @@ def _new_session(ssl_setting: ssl.SSLContext | bool, limits: Limits) -> aiohttp.
         pool["force_close"] = True  # aiohttp refuses a keep-alive timeout with it
     else:
         pool["keepalive_timeout"] = expiry
-    connector = _Connector(ssl=ssl_setting, **pool)
+    if socks is None:
+        connector = _Connector(ssl=ssl_setting, **pool)
+    else:
+        connector = _socks_connector()(ssl=ssl_setting, **pool, **_socks_settings(socks))
+        connector.proxy_url = socks  # type: ignore[attr-defined]  # (_SocksConnector's)
     connector.limits = limits
     # The connector's protocol factory has no public setting; a test fails if this stops
     # taking effect (a HEAD answered with a body fails again).
@@ -554,7 +645,19 @@ class AiohttpTransport(AsyncTransport):
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._proxy = proxy
+        self._ssl = ssl
+        self._limits = limits
         self._sessions = LoopSessions(self, functools.partial(_new_session, ssl, limits))
+        #: A pool per SOCKS proxy (its connector goes through that proxy), by proxy URL.
+        self._socks: dict[str, LoopSessions[aiohttp.ClientSession]] = {}
+
+    def _socks_sessions(self, proxy: str) -> LoopSessions[aiohttp.ClientSession]:
+        sessions = self._socks.get(proxy)
+        if sessions is None:
+            sessions = self._socks[proxy] = LoopSessions(
+                self, functools.partial(_new_session, self._ssl, self._limits, proxy)
+            )
+        return sessions
 
     async def send(self, request: Request, *, stream: bool = False) -> Response:
         """One aiohttp request: the response with its body read and the connection released,
@@ -565,14 +668,24 @@ class AiohttpTransport(AsyncTransport):
                 f"mock answered {request.method} {redact_url(request.url)}",
                 request=request,
             )
-        session = self._sessions.get()
+        url = request.url.parsed
+        proxy = (
+            request.proxy
+            if request.proxy is not None or self._proxy is None
+            else self._proxy(url)
+        )
+        if proxy is not None and _is_socks(proxy):
+            session = self._socks_sessions(str(proxy)).get()
+            proxy = None  # the session's connector goes through it
+        else:
+            session = self._sessions.get()
         resends = 0
         marks = rewind_marks(request.content)  # None: the body cannot be sent again
         while True:
             sent_on: list[_Handler] = []
             token = SENT_ON.set(sent_on)
             try:
-                response = await self._send_once(session, request, stream)
+                response = await self._send_once(session, request, stream, proxy)
             except Error as exc:
                 exc._resends = resends  # counted as attempts by the hop
                 if (
@@ -600,7 +713,11 @@ class AiohttpTransport(AsyncTransport):
             return response
 
     async def _send_once(
-        self, session: aiohttp.ClientSession, request: Request, stream: bool
+        self,
+        session: aiohttp.ClientSession,
+        request: Request,
+        stream: bool,
+        proxy: URL | str | None,
     ) -> Response:
         url = request.url.parsed
         headers = request.headers
@@ -632,11 +749,7 @@ class AiohttpTransport(AsyncTransport):
                     chunked=chunked,
                     allow_redirects=False,
                     timeout=_aiohttp_timeout(request.timeout),
-                    proxy=(
-                        request.proxy
-                        if request.proxy is not None or self._proxy is None
-                        else self._proxy(url)
-                    ),
+                    proxy=proxy,
                     ssl=_ssl_for(request.tls),
                 )
                 if stream:
@@ -661,12 +774,16 @@ class AiohttpTransport(AsyncTransport):
         return response
 
     async def aclose(self) -> None:
-        """Close the running loop's session now; the other loops' on their own loops."""
+        """Close the running loop's sessions now; the other loops' on their own loops."""
         await self._sessions.aclose()
+        for sessions in list(self._socks.values()):
+            await sessions.aclose()
 
     def in_use(self) -> bool:
         """True if any loop has a live session (safe from any thread)."""
-        return self._sessions.has_session()
+        return self._sessions.has_session() or any(
+            sessions.has_session() for sessions in list(self._socks.values())
+        )
 
 
 class AiohttpBody:

@@ -153,8 +153,8 @@ def test_an_environment_proxy_without_a_scheme_is_http(
 def test_an_unusable_environment_proxy_names_the_variable_not_the_target(
     make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ALL_PROXY", "socks5://puser:psecret@h:1080")
-    with pytest.raises(mylib.InvalidURL, match="ALL_PROXY='socks5://h:1080'") as info:
+    monkeypatch.setenv("ALL_PROXY", "ftp://puser:psecret@h:1080")
+    with pytest.raises(mylib.InvalidURL, match="ALL_PROXY='ftp://h:1080'") as info:
         make_client().get("http://example.test/target")
     assert "psecret" not in str(info.value) and "/target" not in str(info.value)
 
@@ -483,7 +483,7 @@ def test_a_proxy_for_one_request_carries_it_alone(
     finally:
         proxy.stop()
     with pytest.raises(mylib.InvalidURL, match="proxy must be an http"):
-        make_client().get(server.url, proxy="socks5://127.0.0.1:1080")
+        make_client().get(server.url, proxy="ftp://127.0.0.1:1080")
 
 
 # -- review round: what the items above must not break --------------------------------------
@@ -538,7 +538,7 @@ def test_a_request_made_by_hand_checks_its_tls_and_proxy() -> None:
     with pytest.raises(TypeError, match="tls must be"):
         mylib.Request("GET", "http://h/", tls="yes")  # type: ignore[arg-type]
     with pytest.raises(mylib.InvalidURL, match="proxy must be an http"):
-        mylib.Request("GET", "http://h/", proxy="socks5://127.0.0.1:1")  # type: ignore[arg-type]
+        mylib.Request("GET", "http://h/", proxy="ftp://127.0.0.1:1")  # type: ignore[arg-type]
 
 
 def test_a_tls_clash_says_which_side_gave_the_certificate(tmp_path: Any) -> None:

@@ -137,7 +137,7 @@ def test_no_proxy_and_trust_env_false_bypass_the_environment_proxy(
 
 def test_bad_proxy_url_is_refused() -> None:
     with pytest.raises(mylib.InvalidURL, match="proxy"):
-        mylib.Client(proxy="socks5://127.0.0.1:1080")
+        mylib.Client(proxy="ftp://127.0.0.1:1080")
     with pytest.raises(TypeError, match="proxy"):
         mylib.Client(proxy=8080)  # type: ignore[arg-type]
 
