@@ -120,7 +120,9 @@ class AsyncClient:
             network path can read and change the traffic), a CA bundle path, or an
             ``ssl.SSLContext``.
         cert: A client certificate: a PEM path, or ``(certfile, keyfile)``.
-        proxy: An http(s) proxy URL for every request.
+        proxy: A proxy URL for every request: ``http(s)://``, or SOCKS (``socks5://``,
+            ``socks5h://`` where the proxy resolves names, ``socks4://``, ``socks4a://``;
+            needs ``pip install 'mylib[socks]'``).
         trust_env: Use HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the environment (read once,
             when the client is made).
         event_hooks: ``{"request": [fn, ...], "response": [fn, ...]}``, called for every
@@ -150,7 +152,8 @@ class AsyncClient:
     Raises:
         TypeError: an option has the wrong type (the message names it).
         ValueError: an option has an impossible value (e.g. a negative timeout).
-        InvalidURL: ``base_url`` or ``proxy`` is not an http(s) URL.
+        InvalidURL: ``base_url`` is not an http(s) URL, or ``proxy`` not a proxy URL.
+        ImportError: a SOCKS ``proxy`` or a Redis ``RateLimit`` store without its extra.
     """
 
     def __init__(
@@ -336,7 +339,7 @@ class AsyncClient:
             verify: TLS verification for this request (as the client option; ``cert``
                 not given is the client's); it follows the request's redirects.
             cert: A client certificate for this request (as the client option).
-            proxy: An http(s) proxy URL for this request, instead of the client's.
+            proxy: A proxy URL (http(s) or SOCKS) for this request, instead of the client's.
 
         Raises:
             InvalidURL: the URL is not http(s) with a host (also a ValueError).

@@ -51,11 +51,11 @@ def log_pool_wait(where: str, limit: str) -> None:
         logger.debug("Waiting for a free connection to %s: all %s are in use", where, limit)
 
 
-def log_rate_wait(method: str, url: URL, waited: float) -> None:
-    """``GET https://h/x waited 0.40 s for its turn under the rate limit``."""
+def log_rate_wait(method: str, url: URL, wait: float, limit: object) -> None:
+    """``GET https://h/x waits 0.40 s for its turn under mylib.RateLimit(...)``."""
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
-            "%s %s waited %.2f s for its turn under the rate limit", method, safe_url(url), waited
+            "%s %s waits %.2f s for its turn under %r", method, safe_url(url), wait, limit
         )
 
 

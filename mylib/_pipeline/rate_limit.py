@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._logging import log_rate_pause, log_rate_wait
+from .._logging import log_rate_pause
 from .._models import WAITING_FOR
 from .._ratelimit.server import server_wait
 from .._urls import origin
@@ -34,11 +34,9 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
     note = f"waiting for its turn under {limit!r}"
     if notes is not None:
         notes.append(note)
-    waited = await limit.wait_turn(where, url, call.deadline)
+    await limit.wait_turn(where, request.method, url, call.deadline)
     if notes is not None:  # (left in place when cancelled: the timeout's error reads it)
         notes.remove(note)
-    if waited:
-        log_rate_wait(request.method, url, waited)
     response = await send(request, call)
     said = server_wait(response.status_code, response.headers)
     if said is not None:

@@ -37,8 +37,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import TimeoutError, redact_url
+from .._logging import log_rate_wait
 
 if TYPE_CHECKING:
+    from yarl import URL
+
     from .redis import RedisStore
 
 __all__ = ["RateLimit", "RateLimits", "to_rate_limits"]
@@ -150,8 +153,11 @@ class RateLimit:
     def _interval(self) -> float:
         return self._per / self._rate
 
-    async def wait_turn(self, origin: Origin, url: Any, deadline: float | None) -> float:
-        """Wait until a request to ``origin`` may go; the seconds waited.
+    async def wait_turn(
+        self, origin: Origin, method: str, url: URL, deadline: float | None
+    ) -> float:
+        """Wait until a request to ``origin`` may go (each wait logged as it begins); the
+        seconds waited.
 
         Raises:
             TimeoutError: the next slot comes after ``deadline`` (loop time); nothing waited.
@@ -172,6 +178,7 @@ class RateLimit:
                 raise _too_late(self, url, wait)
             if wait <= 0:
                 return waited
+            log_rate_wait(method, url, wait, self)
             try:
                 await asyncio.sleep(wait)
             except asyncio.CancelledError:
@@ -228,7 +235,7 @@ def _rebuild(rate: float, per: float, burst: int, store: str | None) -> RateLimi
     return RateLimit(rate, per, burst=burst, store=store)
 
 
-def _too_late(limit: RateLimit, url: Any, wait: float) -> TimeoutError:
+def _too_late(limit: RateLimit, url: URL, wait: float) -> TimeoutError:
     return TimeoutError(
         f"timed out waiting for the rate limit: {limit!r} allows the next request to "
         f"{redact_url(url)} only in {wait:.2f} s, after this request's total timeout"

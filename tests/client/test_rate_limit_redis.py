@@ -107,3 +107,31 @@ def test_an_unreachable_store_fails_the_request_with_a_clear_error(
     with pytest.raises(mylib.Error, match="rate limit store"):
         client.get("/hit", params={"tag": "no-store"})
     assert traffic.times("no-store") == []
+
+
+def test_async_and_blocking_clients_with_a_redis_store_exit_silently(
+    traffic: TrafficServer, redis_url: str
+) -> None:
+    code = textwrap.dedent(
+        f"""
+        import asyncio
+        import mylib
+
+        limit = mylib.RateLimit(50, store={redis_url!r})
+        client = mylib.AsyncClient({traffic.url!r}, rate_limit=limit)
+
+        async def main():
+            await client.get("/hit?tag=silent")
+
+        asyncio.run(main())  # its loop's Redis connection closes with the loop
+        loop = asyncio.new_event_loop()  # a loop closed without shutting down its generators
+        loop.run_until_complete(main())
+        loop.close()
+        mylib.Client({traffic.url!r}, rate_limit=limit).get("/hit?tag=silent")  # never closed
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert_silent(proc)
+    assert len(traffic.times("silent")) == 3

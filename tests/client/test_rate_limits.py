@@ -240,3 +240,53 @@ def test_a_rate_limit_repr_shows_no_store_password() -> None:
     limit = mylib.RateLimit(5, per=2, burst=1, store="redis://:hunter2@localhost:6379/0")
     assert "hunter2" not in repr(limit)
     assert repr(limit).startswith("mylib.RateLimit(5, per=2, burst=1")
+
+
+def test_ctrl_c_while_waiting_for_a_slot_stops_the_wait_and_the_client_stays_usable(
+    traffic: TrafficServer,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    port = traffic.url.rsplit(":", 1)[1]
+    code = textwrap.dedent(
+        f"""
+        import logging, sys, time
+        import mylib
+        logging.basicConfig(stream=sys.stdout, format="%(message)s")
+        logging.getLogger("mylib").setLevel(logging.DEBUG)
+        limit = mylib.RateLimit(1, per=60, burst=1)
+        c = mylib.Client(rate_limit=limit)
+        c.get("http://127.0.0.1:{port}/hit?tag=ctrl-c")
+        started = time.monotonic()
+        try:
+            c.get("http://127.0.0.1:{port}/hit?tag=ctrl-c")  # its slot is 60 s away
+        except KeyboardInterrupt:
+            waited = time.monotonic() - started
+            print("KeyboardInterrupt", "early" if waited < 30 else "late", flush=True)
+        # Another origin (localhost is not 127.0.0.1) has a budget of its own.
+        print("status", c.get("http://localhost:{port}/hit?tag=ctrl-c-after").status_code,
+              flush=True)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "dev", "-c", code],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in iter(proc.stdout.readline, ""):
+            if "for its turn under mylib.RateLimit(1, per=60" in line:
+                break  # the second request is waiting now
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and err == "", err
+    assert "KeyboardInterrupt early" in out  # not after the 60 s the slot was away
+    assert "status 200" in out
+    assert len(traffic.times("ctrl-c")) == 1
