@@ -58,7 +58,8 @@ class Client:
     Raises:
         TypeError: an option has the wrong type (the message names it).
         ValueError: an option has an impossible value.
-        InvalidURL: ``base_url`` or ``proxy`` is not an http(s) URL.
+        InvalidURL: ``base_url`` is not an http(s) URL, or ``proxy`` not a proxy URL.
+        ImportError: a SOCKS ``proxy`` or a Redis ``RateLimit`` store without its extra.
     """
 
     def __init__(

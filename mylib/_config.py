@@ -7,6 +7,7 @@ I/O loop can read it without locks.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import ssl
@@ -26,7 +27,7 @@ from ._hooks import check_event_hooks
 from ._limits import Limits
 from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
 from ._ratelimit import RateLimits, to_rate_limits
-from ._urls import SOCKS_SCHEMES, check_proxy, require_socks, to_url, validate_url
+from ._urls import SOCKS_SCHEMES, check_proxy, check_socks, require_socks, to_url, validate_url
 
 __all__ = [
     "ClientConfig",
@@ -222,6 +223,10 @@ def make_config(
     default_headers = CIMultiDict({"User-Agent": USER_AGENT, "Accept": "*/*"})
     default_headers.update(to_headers(headers))
     use_env = check_bool("trust_env", trust_env)
+    env_proxies = tuple(sorted(urllib.request.getproxies_environment().items())) if use_env else ()
+    if any(value.strip().lower().startswith("socks") for _, value in env_proxies):
+        with contextlib.suppress(ImportError):  # (named at the first request it would carry)
+            require_socks()  # imported here, in the caller's thread, not on the I/O loop
     return ClientConfig(
         base_url=base,
         headers=default_headers,
@@ -237,9 +242,7 @@ def make_config(
         cert=cert,
         proxy=proxy_url,
         trust_env=use_env,
-        env_proxies=(
-            tuple(sorted(urllib.request.getproxies_environment().items())) if use_env else ()
-        ),
+        env_proxies=env_proxies,
         event_hooks=check_event_hooks(event_hooks),
         json_dumps=json_dumps,  # type: ignore[arg-type]
         json_loads=json_loads,  # type: ignore[arg-type]
@@ -317,7 +320,7 @@ def _usable_proxy(variable: str, value: str) -> str:
             "(unset the variable, or give trust_env=False)"
         )
     if url.scheme in SOCKS_SCHEMES:
-        require_socks()
+        check_socks(url, value)
     return text
 
 

@@ -40,11 +40,12 @@ class Limits:
         max_connections_per_host: Connections open at once to one (scheme, host, port)
             (``None``: only ``max_connections`` applies). Default None.
         keepalive_expiry: Seconds an idle connection is kept for reuse (``0``: none is
-            kept; ``None``: until the server closes it). Default 15.
+            kept; ``None``: until the server closes it). Default 15. Each SOCKS proxy a
+            client uses has a pool of its own with these limits.
 
     Raises:
         TypeError: a value of the wrong type.
-        ValueError: a count below 1, or a negative or NaN expiry.
+        ValueError: a count below 1, or a negative or infinite expiry.
     """
 
     max_connections: int | None = 100
@@ -61,9 +62,10 @@ class Limits:
                     "Limits keepalive_expiry must be a number of seconds or None, "
                     f"not {type(expiry).__name__}"
                 )
-            if math.isnan(expiry) or expiry < 0:
+            if not math.isfinite(expiry) or expiry < 0:
                 raise ValueError(
-                    f"Limits keepalive_expiry must be 0 or more seconds, not {expiry!r}"
+                    "Limits keepalive_expiry must be 0 or more seconds (None: until the "
+                    f"server closes it), not {expiry!r}"
                 )
             object.__setattr__(self, "keepalive_expiry", float(expiry))
 

@@ -15,6 +15,7 @@ __all__ = [
     "RequestURL",
     "add_params",
     "check_proxy",
+    "check_socks",
     "join_url",
     "origin",
     "require_socks",
@@ -174,8 +175,25 @@ def check_proxy(proxy: object) -> URL:
             f"{redact_url(str(proxy))!r}"
         )
     if url.scheme in SOCKS_SCHEMES:
-        require_socks()
+        check_socks(url, str(proxy))
     return url
+
+
+def check_socks(url: URL, given: str) -> None:
+    """A SOCKS proxy URL, checked to be usable: aiohttp-socks installed, and credentials
+    SOCKS can carry (ASCII, at most 255 bytes each).
+
+    Raises:
+        ImportError: aiohttp-socks is not installed.
+        InvalidURL: naming the proxy without its credentials (nor echoing them).
+    """
+    require_socks()
+    for part in (url.user, url.password):
+        if part is not None and (not part.isascii() or len(part) > 255):
+            raise InvalidURL(
+                f"the SOCKS proxy {redact_url(given)!r} has a user name or password SOCKS "
+                "cannot send: each must be ASCII, at most 255 characters"
+            )
 
 
 def require_socks() -> None:

@@ -76,6 +76,9 @@ class Call:
     #: The URL of the request the caller made: cookies without a domain go only to its
     #: origin (not to a redirect's, nor to one an auth flow sends to first).
     origin: URL | None = None
+    #: Loop time until which the rate limit paused the origin after the last response
+    #: (its server asked), for the retry step's wait; 0.0: no pause.
+    paused_until: float = 0.0
 
 
 Handler = Callable[["Request", Call], Awaitable["Response"]]

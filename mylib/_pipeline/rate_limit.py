@@ -3,11 +3,16 @@ the origin (``mylib/_ratelimit`` keeps the budgets and explains them).
 
 It sits inside the retry step, so a retried request takes a slot for each try, and a
 ``Retry-After`` that the retry step waits out is also the origin's pause for every other
-request. It is only in a client's chain when the client has a ``rate_limit``.
+request. The retry step is told how long the origin is paused (``call.paused_until``): it
+waits that long before retrying (past ``Retry.max_backoff``: the try would wait for the
+pause anyway), or, when that would pass the total timeout, answers with the response as it
+does without a rate limit. It is only in a client's chain when the client has a
+``rate_limit``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from .._logging import log_rate_pause
@@ -34,13 +39,15 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
     note = f"waiting for its turn under {limit!r}"
     if notes is not None:
         notes.append(note)
-    await limit.wait_turn(where, request.method, url, call.deadline)
+    await limit._wait_turn(where, request.method, url, call.deadline)
     if notes is not None:  # (left in place when cancelled: the timeout's error reads it)
         notes.remove(note)
     response = await send(request, call)
     said = server_wait(response.status_code, response.headers)
     if said is not None:
         seconds, why = said
-        await limit.pause(where, seconds)
+        await limit._pause(where, seconds)
         log_rate_pause(url, why, seconds)
+        # The retry step, if it retries this response, waits at least as long.
+        call.paused_until = asyncio.get_running_loop().time() + seconds
     return response

@@ -86,7 +86,11 @@ def _delay(call: Call, limit: int, response: Response | None) -> float | None:
     if call.attempts - call.resends > limit:  # the engine's own resends use no retries
         return None
     delay = retry_delay(call.config.retry, call.attempts, response)
-    if call.deadline is not None and asyncio.get_running_loop().time() + delay >= call.deadline:
+    now = asyncio.get_running_loop().time()
+    if call.paused_until:  # the rate limit paused the origin: the next try waits for it
+        delay = max(delay, call.paused_until - now)
+        call.paused_until = 0.0
+    if call.deadline is not None and now + delay >= call.deadline:
         return None
     return delay
 

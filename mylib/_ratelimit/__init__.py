@@ -13,26 +13,32 @@ The invariants, and why they hold:
   origin's "theoretical arrival time" on by one interval (``per / rate``); the request then
   sleeps until its time with ``asyncio.sleep``. No loop wakes anyone, no timer polls, and
   ``burst`` is how far ahead of the schedule requests may run. A waiter that is cancelled
-  (Ctrl-C, a timeout) gives its slot back if nobody took one after it.
+  (Ctrl-C, a timeout) gives its slot back if nobody reserved one after it.
 * **Waiting is part of the request**: it runs inside the call's total timeout, and a slot
   that would come only after the call's deadline is not taken: the call fails at once
   with a :class:`~mylib.TimeoutError` that says so (rather than sleeping until it expires).
 * **The server's word pauses the origin for everyone**: a 429/503 with ``Retry-After``, or
-  a quota header at zero remaining (``server.py``), moves the origin's pause to then. New
-  reservations start after it, and waiters who reserved earlier check it when they wake
-  and reserve again, so nobody goes before the pause ends.
+  a quota header at zero remaining (``server.py``), pauses the origin until then. Every
+  slot already reserved moves on by the time the pause adds (the origin's ``shift``; a
+  sleeping waiter reads it when it wakes and sleeps the rest), so they keep their order
+  and none goes before the pause ends; and the bucket is empty after it, so the waiters do
+  not burst into another 429.
 * **Shared across processes**: with ``store=`` a Redis URL the same algorithm runs as one
   atomic Lua script on the Redis server's clock (``redis.py``); the pause is kept there
-  too. The local state is then unused.
+  too, and a waiter that finds one when it wakes reserves again after it (the order of
+  waiters across a pause is not kept there). The local state is then unused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import ipaddress
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -51,11 +57,28 @@ Origin = tuple[str, str, int]
 
 
 class _State:
-    __slots__ = ("paused_until", "tat")
+    __slots__ = ("paused_until", "shift", "tat")
 
     def __init__(self) -> None:
         self.tat = 0.0  # the theoretical arrival time of the next request (GCRA)
         self.paused_until = 0.0
+        #: Seconds the server's pauses have moved every waiter on by, in all.
+        self.shift = 0.0
+
+
+#: Origins a RateLimit keeps state for before it drops those whose slots are all past.
+_PRUNE_AT = 1024
+#: Every RateLimit, so that a forked child gets fresh locks (one held by a thread of the
+#: parent at the fork would never be released in the child).
+_ALL: weakref.WeakSet[RateLimit] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for limit in list(_ALL):
+        limit._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RateLimit:
@@ -96,7 +119,10 @@ class RateLimit:
         ImportError: ``store`` is given and the ``redis`` package is not installed.
     """
 
-    __slots__ = ("__weakref__", "_burst", "_lock", "_per", "_rate", "_redis", "_states", "_store")
+    __slots__ = (
+        "__weakref__", "_burst", "_lock", "_per", "_prune_at", "_rate", "_redis", "_states",
+        "_store",
+    )
 
     def __init__(
         self, rate: float, per: float = 1.0, *, burst: int | None = None, store: str | None = None
@@ -113,11 +139,13 @@ class RateLimit:
         self._store = store
         self._lock = threading.Lock()
         self._states: dict[Origin, _State] = {}
+        self._prune_at = _PRUNE_AT
         self._redis: RedisStore | None = None
         if store is not None:
             from .redis import RedisStore
 
             self._redis = RedisStore(store)
+        _ALL.add(self)
 
     @property
     def rate(self) -> float:
@@ -153,92 +181,122 @@ class RateLimit:
     def _interval(self) -> float:
         return self._per / self._rate
 
-    async def wait_turn(
+    async def _wait_turn(
         self, origin: Origin, method: str, url: URL, deadline: float | None
-    ) -> float:
-        """Wait until a request to ``origin`` may go (each wait logged as it begins); the
-        seconds waited.
+    ) -> None:
+        """Wait until a request to ``origin`` may go (each wait logged as it begins).
 
         Raises:
-            TimeoutError: the next slot comes after ``deadline`` (loop time); nothing waited.
+            TimeoutError: its turn comes after ``deadline`` (loop time); it did not wait.
         """
+        if self._redis is not None:
+            return await self._wait_turn_shared(origin, method, url, deadline)
         interval = self._interval
-        tolerance = interval * (self._burst - 1)
         loop = asyncio.get_running_loop()
-        waited = 0.0
+        latest = None if deadline is None else deadline - loop.time()
+        at, slot, shift = self._reserve(origin, interval, latest)
         while True:
-            latest = None if deadline is None else deadline - loop.time()
-            if self._redis is not None:
-                wait, taken = await self._redis.reserve(origin, interval, tolerance, latest)
-                slot = None
-            else:
-                wait, slot = self._reserve(origin, interval, tolerance, latest)
-                taken = slot is not None
-            if not taken:
-                raise _too_late(self, url, wait)
+            with self._lock:
+                # A pause the server asked for since then moved every waiter on by as much.
+                target = at + self._states[origin].shift - shift
+            wait = target - time.monotonic()
             if wait <= 0:
-                return waited
+                return None
+            if deadline is not None and loop.time() + wait > deadline:
+                raise _too_late(self, url, wait)
             log_rate_wait(method, url, wait, self)
             try:
                 await asyncio.sleep(wait)
             except asyncio.CancelledError:
-                if slot is not None:
-                    self._give_back(origin, slot, interval)
+                self._give_back(origin, slot, interval, shift)
                 raise
-            waited += wait
-            paused = (
-                await self._redis.paused_for(origin)
-                if self._redis is not None
-                else self._states[origin].paused_until - time.monotonic()
-            )
-            if paused <= 0:
-                return waited
-            # The server paused the origin while this request slept: reserve again, after it.
 
     def _reserve(
-        self, origin: Origin, interval: float, tolerance: float, latest: float | None
-    ) -> tuple[float, float | None]:
-        """(seconds to wait, the slot's arrival time), or (seconds, None) when the slot
-        would come later than ``latest`` seconds from now: then nothing is reserved."""
+        self, origin: Origin, interval: float, latest: float | None
+    ) -> tuple[float, float, float]:
+        """Take the origin's next slot: (when it may go, the slot's arrival time, the
+        origin's pause shift then), all on ``time.monotonic()``.
+
+        Raises:
+            TimeoutError: it would go later than ``latest`` seconds from now (nothing taken).
+        """
+        tolerance = interval * (self._burst - 1)
         with self._lock:
             now = time.monotonic()
             state = self._states.get(origin)
             if state is None:
-                state = self._states[origin] = _State()
-            start = max(now, state.paused_until)
-            tat = max(state.tat, start)
-            wait = max(tat - tolerance, start) - now
-            if latest is not None and wait > 0 and wait > latest:
-                return wait, None
+                state = self._new_state(origin, now)
+            tat = max(state.tat, now)
+            at = max(tat - tolerance, now)
+            if latest is not None and at - now > max(latest, 0.0):
+                raise _too_late(self, None, at - now)
             state.tat = tat + interval
-            return wait, tat
+            return at, tat, state.shift
 
-    def _give_back(self, origin: Origin, slot: float, interval: float) -> None:
+    def _new_state(self, origin: Origin, now: float) -> _State:
+        if len(self._states) >= self._prune_at:
+            # Origins whose last slot and pause are past hold nothing: a crawl meets many.
+            for key in [k for k, v in self._states.items() if max(v.tat, v.paused_until) < now]:
+                del self._states[key]
+            self._prune_at = max(_PRUNE_AT, 2 * len(self._states))
+        state = self._states[origin] = _State()
+        return state
+
+    def _give_back(self, origin: Origin, slot: float, interval: float, shift: float) -> None:
         with self._lock:
             state = self._states[origin]
-            if state.tat == slot + interval:  # nobody reserved after this one
+            if state.shift == shift and state.tat == slot + interval:  # nobody came after
                 state.tat = slot
 
-    async def pause(self, origin: Origin, seconds: float) -> None:
-        """The server asked for no requests to ``origin`` for ``seconds``."""
+    async def _pause(self, origin: Origin, seconds: float) -> None:
+        """The server asked for no requests to ``origin`` for ``seconds``: every waiter
+        moves on by the time the pause adds (keeping their order), and the bucket starts
+        empty after it (no burst straight into another 429)."""
         if self._redis is not None:
             await self._redis.pause(origin, seconds)
             return
         with self._lock:
-            state = self._states.get(origin)
-            if state is None:
-                state = self._states[origin] = _State()
-            state.paused_until = max(state.paused_until, time.monotonic() + seconds)
+            now = time.monotonic()
+            until = now + seconds
+            state = self._states.get(origin) or self._new_state(origin, now)
+            if until <= state.paused_until:
+                return
+            added = until - max(now, state.paused_until)
+            state.paused_until = until
+            state.shift += added
+            state.tat = max(state.tat + added, until + self._interval * (self._burst - 1))
+
+    async def _wait_turn_shared(
+        self, origin: Origin, method: str, url: URL, deadline: float | None
+    ) -> None:
+        """:meth:`_wait_turn` with the budget in Redis: a pause found on waking means
+        reserving again, after it."""
+        assert self._redis is not None
+        interval = self._interval
+        tolerance = interval * (self._burst - 1)
+        loop = asyncio.get_running_loop()
+        while True:
+            latest = None if deadline is None else deadline - loop.time()
+            wait, taken = await self._redis.reserve(origin, interval, tolerance, latest)
+            if not taken:
+                raise _too_late(self, url, wait)
+            if wait <= 0:
+                return None
+            log_rate_wait(method, url, wait, self)
+            await asyncio.sleep(wait)
+            if await self._redis.paused_for(origin) <= 0:
+                return None
 
 
 def _rebuild(rate: float, per: float, burst: int, store: str | None) -> RateLimit:
     return RateLimit(rate, per, burst=burst, store=store)
 
 
-def _too_late(limit: RateLimit, url: URL, wait: float) -> TimeoutError:
+def _too_late(limit: RateLimit, url: URL | None, wait: float) -> TimeoutError:
+    to = f" to {redact_url(url)}" if url is not None else ""
     return TimeoutError(
-        f"timed out waiting for the rate limit: {limit!r} allows the next request to "
-        f"{redact_url(url)} only in {wait:.2f} s, after this request's total timeout"
+        f"timed out waiting for the rate limit: {limit!r} allows the next request{to} "
+        f"only in {wait:.2f} s, after this request's total timeout"
     )
 
 
@@ -269,6 +327,7 @@ class RateLimits:
     def for_host(self, host: str) -> RateLimit | None:
         """The limit for ``host`` (lower case): its own entry, else the first ``*.domain``
         pattern that matches, else ``"*"``'s."""
+        host = host.rstrip(".")  # example.com. is example.com
         try:
             return self._cache[host]
         except KeyError:
@@ -314,21 +373,31 @@ def to_rate_limits(value: object) -> RateLimits | None:
         if not isinstance(host, str) or not host:
             raise TypeError(f"rate_limit keys must be host names, not {host!r}")
         one = _one(f"rate_limit[{host!r}]", limit)
-        key = host.strip().lower()
+        key = host.strip().lower().rstrip(".")
+        if key.startswith("[") and key.endswith("]"):
+            key = key[1:-1]  # an IPv6 literal as written in URLs
         if key == "*":
             default = one
         elif key.startswith("*."):
             patterns.append((key, one))
-        elif "*" in key or "/" in key or ":" in key:
+        elif "*" in key or "/" in key or (":" in key and not _is_ip(key)):
             raise ValueError(
                 f"rate_limit key {host!r} is not a host name, '*.domain' or '*' (ports and "
                 "schemes are not part of it: the limit applies to each origin of the host)"
             )
         else:
-            by_host[key.rstrip(".")] = one
+            by_host[key] = one
     # The most specific pattern first: "*.api.example.com" before "*.example.com".
     patterns.sort(key=lambda item: -len(item[0]))
     return RateLimits(by_host, tuple(patterns), default)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _one(name: str, value: object) -> RateLimit:

@@ -127,7 +127,14 @@ class RedisStore:
                 "RateLimit store must be a redis://, rediss:// or unix:// URL, "
                 f"not {url.split('://')[0]!r}"
             )
-        _redis_module()  # a missing package is named now, not at the first request
+        module = _redis_module()  # a missing package is named now, not at the first request
+        try:  # a malformed URL too (parsing it does no I/O)
+            module.ConnectionPool.from_url(url).make_connection()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"RateLimit store {redact_url(url)!r} is not a usable Redis URL: "
+                f"{redact_text(str(exc))}"
+            ) from None
         self._url = url
         self._connections = LoopSessions(self, lambda: _Connection(url))
 

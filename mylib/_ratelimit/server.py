@@ -26,7 +26,7 @@ from collections.abc import Mapping
 __all__ = ["MAX_WAIT", "parse_retry_after", "server_wait"]
 
 #: The longest pause a server's headers can impose (a day): a value beyond it is a server's
-#: mistake (a reset given in the wrong unit), not a plan to wait for.
+#: mistake (a reset given in the wrong unit), not a plan to wait for, and is ignored.
 MAX_WAIT = 86_400.0
 #: Resets above this are Unix times, not seconds from now (2001-09-09 and later).
 _EPOCH = 1_000_000_000
@@ -39,7 +39,7 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # ("²".isdigit() is true, and no number)
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -49,15 +49,16 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def server_wait(status: int, headers: Mapping[str, str]) -> tuple[float, str] | None:
-    """``(seconds, why)`` the origin should wait before its next request, or None."""
+    """``(seconds, why)`` the origin should wait before its next request, or None. A wait
+    longer than :data:`MAX_WAIT` is taken for the server's mistake and ignored."""
     if status in (429, 503) and "Retry-After" in headers:
         after = parse_retry_after(headers.get("Retry-After"))
         if after is not None:
-            return min(after, MAX_WAIT), f"{status} with Retry-After"
+            return (after, f"{status} with Retry-After") if after <= MAX_WAIT else None
     remaining, reset, field = _quota(headers)
-    if remaining is None or remaining > 0 or reset is None:
+    if remaining is None or remaining > 0 or reset is None or not 0 <= reset <= MAX_WAIT:
         return None
-    return min(max(reset, 0.0), MAX_WAIT), f"{field} 0"
+    return reset, f"{field} 0"
 
 
 def _quota(headers: Mapping[str, str]) -> tuple[float | None, float | None, str]:
@@ -93,13 +94,22 @@ def _structured(field: str) -> tuple[float | None, float | None]:
     if _EARLIER_DRAFT.search(field):  # limit=100, remaining=0, reset=30: one policy
         params = {name.lower(): float(value) for name, value in _PARAM.findall(field)}
         return params.get("remaining"), params.get("reset")
-    best: tuple[float | None, float | None] = (None, None)
-    for policy in field.split(","):  # "burst";r=0;t=1, "daily";r=90;t=3600
+    # Several policies ("burst";r=0;t=1, "daily";r=90;t=3600): the tightest binds, and
+    # of those at zero the one whose reset comes last.
+    lowest: float | None = None
+    resets: list[float] = []
+    for policy in field.split(","):
         params = {name.lower(): float(value) for name, value in _PARAM.findall(policy)}
         remaining = params.get("r")
-        if remaining is not None and (best[0] is None or remaining < best[0]):
-            best = (remaining, params.get("t"))
-    return best
+        if remaining is None:
+            continue
+        if lowest is None or remaining < lowest:
+            lowest = remaining
+        if remaining <= 0 and "t" in params:
+            resets.append(params["t"])
+    if lowest is not None and lowest > 0:
+        return lowest, None
+    return lowest, max(resets) if resets else None
 
 
 def _policy_window(headers: Mapping[str, str]) -> float | None:

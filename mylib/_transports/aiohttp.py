@@ -47,6 +47,7 @@ import datetime
 import functools
 import io
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from types import TracebackType
@@ -145,6 +146,7 @@ class _Request(aiohttp.ClientRequest):
         protocol = conn.protocol
         protocol.requests_sent += 1
         protocol.answer_bytes = False
+        protocol.active_at = self.loop.time()
         sent_on = SENT_ON.get()
         if sent_on is not None:
             sent_on.append(protocol)
@@ -212,6 +214,8 @@ class _Handler(ResponseHandler):
     requests_sent = 0
     #: A byte of an answer to the current request came in.
     answer_bytes = False
+    #: Loop time a request last went out or bytes last came in on this connection.
+    active_at = 0.0
     #: This request's ``Timeout.headers``, armed once it has been sent (:meth:`start_timeout`).
     _headers_wait: float | None = None
     _headers_timer: asyncio.TimerHandle | None = None
@@ -233,6 +237,7 @@ class _Handler(ResponseHandler):
     def data_received(self, data: bytes) -> None:
         if data:
             self.answer_bytes = True
+            self.active_at = self._loop.time()  # (a full pool's wait reads it: _Connector)
         if self._head is None or not data:
             return super().data_received(data)
         if self._head == "after":
@@ -334,10 +339,33 @@ class _Handler(ResponseHandler):
 
 class _Connector(aiohttp.TCPConnector):
     """aiohttp's pool, except that a request that finds it full says so: the wait is logged,
-    bounded by the request's ``Timeout.pool`` (:class:`PoolTimeout`), and named by the total
-    timeout's error if that ends it (:data:`WAITING_FOR`)."""
+    named by the total timeout's error if that ends it (:data:`WAITING_FOR`), and bounded:
+
+    * by the request's ``Timeout.pool`` when it has one (:class:`PoolTimeout`);
+    * else, so that a full pool never stalls a request in silence, by ``Timeout.read`` of
+      *standstill*: the wait ends with a PoolTimeout only once no connection was released
+      and none of the busy ones received a byte for that long (a stream left open and
+      unread holds its connection; a long download that keeps arriving does not count).
+    """
 
     limits: Limits = DEFAULT_LIMITS
+    #: Loop time of the last release while requests were waiting for one.
+    _released_at = 0.0
+
+    def _release_acquired(self, key: Any, proto: ResponseHandler) -> None:
+        if self._waiters:
+            self._released_at = self._loop.time()
+        super()._release_acquired(key, proto)
+
+    def _moving(self, within: float) -> bool:
+        """A connection was released, or a busy one received bytes, in the last ``within``
+        seconds (one being set up counts as moving: its connect timeout bounds it)."""
+        now = self._loop.time()
+        if now - self._released_at < within:
+            return True
+        return any(
+            now - getattr(protocol, "active_at", now) < within for protocol in self._acquired
+        )
 
     async def _wait_for_available_connection(self, key: Any, traces: list[Any]) -> None:
         request = SENDING.get()
@@ -352,19 +380,30 @@ class _Connector(aiohttp.TCPConnector):
         notes = WAITING_FOR.get()
         if notes is not None:
             notes.append(waiting)
-        wait = request.timeout.pool if request is not None else None
-        if wait is None:
-            await super()._wait_for_available_connection(key, traces)
-        else:
+        timeout = request.timeout if request is not None else None
+        wait = timeout.pool if timeout is not None else None
+        standstill = timeout.read if timeout is not None and wait is None else None
+        while True:
             try:
-                async with asyncio.timeout(wait):
+                async with asyncio.timeout(wait if wait is not None else standstill):
                     await super()._wait_for_available_connection(key, traces)
+                break
             except builtins.TimeoutError:
-                raise PoolTimeout(
-                    f"no free connection to {where} within {wait:g} s (Timeout.pool): all "
-                    f"{limit} were in use by other requests",
-                    request=request,
-                ) from None
+                if wait is not None:
+                    raise PoolTimeout(
+                        f"no free connection to {where} within {wait:g} s (Timeout.pool): "
+                        f"all {limit} were in use by other requests",
+                        request=request,
+                    ) from None
+                assert standstill is not None
+                if not self._moving(standstill):
+                    raise PoolTimeout(
+                        f"no free connection to {where}: all {limit} were in use and none "
+                        f"was released or received anything for {standstill:g} s "
+                        "(Timeout.read); a stream left open and unread holds its connection "
+                        "until it is closed (Timeout(pool=...) bounds this wait)",
+                        request=request,
+                    ) from None
         if notes is not None:  # (left in place when cancelled: the timeout's error reads it)
             notes.remove(waiting)
 
@@ -381,7 +420,6 @@ _SSLError = ssl.SSLError  # (the method below has a parameter named ssl)
 def _socks_connector() -> type[_Connector]:
     """:class:`_Connector` through a SOCKS proxy (aiohttp-socks, imported on first use)."""
     import aiohttp_socks
-    import python_socks
 
     class _SocksConnector(_Connector, aiohttp_socks.ProxyConnector):
         r"""The pool of one SOCKS proxy. Its connections get mylib's protocol (the checks of
@@ -394,33 +432,20 @@ def _socks_connector() -> type[_Connector]:
             self, host: str, port: int, ssl: Any = None, timeout: float | None = None
         ) -> tuple[asyncio.Transport, ResponseHandler]:
             request = SENDING.get()
-            where = f"{redact_url(self.proxy_url)} to {host}:{port}"
             try:
                 transport, theirs = await super()._connect_via_proxy(host, port, ssl, timeout)
-            except python_socks.ProxyTimeoutError as exc:
-                raise ConnectTimeout(
-                    f"timed out connecting through the SOCKS proxy {where}: {exc}",
-                    request=request,
-                ) from None
-            except (python_socks.ProxyError, python_socks.ProxyConnectionError) as exc:
-                raise ProxyError(
-                    f"proxy failed (SOCKS {where}): {redact_text(str(exc))}", request=request
-                ) from None
-            except _SSLError as exc:  # the TLS handshake with the target, through it
-                raise TLSError(
-                    f"TLS failed ({host}:{port}, through {redact_url(self.proxy_url)}): "
-                    f"{redact_text(str(exc))}",
-                    request=request,
-                ) from exc
-            except (EOFError, OSError) as exc:
-                # A proxy that refuses (wrong credentials, a target it will not reach) may
-                # just close the connection mid-handshake.
-                raise ProxyError(
-                    f"proxy failed (SOCKS {where}): the proxy closed the connection during "
-                    f"the SOCKS handshake ({type(exc).__name__}: {redact_text(str(exc))}); "
-                    "are its credentials right?",
-                    request=request,
-                ) from None
+            except Exception as exc:
+                failure = _socks_failure(exc, self.proxy_url, host, port)
+                if failure is None:
+                    raise
+                failure.request = request
+                error: Error | None = failure
+            else:
+                error = None
+            if error is not None:
+                # Raised outside the except block, so that no chained exception (whose
+                # frames and arguments may hold the proxy's password) goes with it.
+                raise error
             ours: _Handler = self._factory()  # type: ignore[assignment]
             # aiohttp-socks's protocol holds the stream writer, which must live as long as
             # the connection; ours holds it in turn.
@@ -430,6 +455,39 @@ def _socks_connector() -> type[_Connector]:
             return transport, ours
 
     return _SocksConnector
+
+
+def _socks_failure(exc: Exception, proxy: str, host: str, port: int) -> Error | None:
+    """The mylib error for a failure to connect through a SOCKS proxy, or None (not one)."""
+    import python_socks
+
+    where = f"{redact_url(proxy)} to {host}:{port}"
+    detail = redact_text(str(exc)) or type(exc).__name__
+    if isinstance(exc, python_socks.ProxyTimeoutError):
+        return ConnectTimeout(f"timed out connecting through the SOCKS proxy {where}: {detail}")
+    if isinstance(exc, (python_socks.ProxyError, python_socks.ProxyConnectionError)):
+        return ProxyError(f"proxy failed (SOCKS {where}): {detail}")
+    if isinstance(exc, _SSLError):  # the TLS handshake with the target, through the proxy
+        return TLSError(f"TLS failed ({host}:{port}, through {redact_url(proxy)}): {detail}")
+    if isinstance(exc, socket.gaierror):  # socks5:// and socks4:// resolve names here
+        return ConnectError(f"could not connect ({host}): name not resolved: {detail}")
+    if isinstance(exc, EOFError):
+        # A proxy that refuses (wrong credentials, a target it will not reach) may just
+        # close the connection mid-handshake.
+        return ProxyError(
+            f"proxy failed (SOCKS {where}): the proxy closed the connection during the SOCKS "
+            "handshake; are its credentials right?"
+        )
+    if isinstance(exc, OSError):
+        return ProxyError(f"proxy failed (SOCKS {where}): {type(exc).__name__}: {detail}")
+    if isinstance(exc, (UnicodeError, ValueError)):
+        # The target's name cannot be sent (an IDNA label over 63 characters), or the
+        # credentials cannot (checked when the proxy is given; this is the backstop).
+        return ProxyError(
+            f"proxy failed (SOCKS {where}): the SOCKS request could not be encoded "
+            f"({type(exc).__name__})"
+        )
+    return None
 
 
 def _socks_settings(proxy: str) -> dict[str, Any]:
@@ -634,7 +692,8 @@ class AiohttpTransport(AsyncTransport):
         ssl: What aiohttp's ``ssl=`` gets: True (verify with the system's CAs), False, or an
             ``ssl.SSLContext``.
         proxy: ``proxy(url)`` is the proxy URL for a request to ``url``, or None.
-        limits: The connection pool's limits (per loop).
+        limits: The connection pool's limits (per loop; each SOCKS proxy has a pool of its
+            own with the same limits).
     """
 
     def __init__(
@@ -654,8 +713,10 @@ class AiohttpTransport(AsyncTransport):
     def _socks_sessions(self, proxy: str) -> LoopSessions[aiohttp.ClientSession]:
         sessions = self._socks.get(proxy)
         if sessions is None:
-            sessions = self._socks[proxy] = LoopSessions(
-                self, functools.partial(_new_session, self._ssl, self._limits, proxy)
+            # setdefault: loops in two threads may get here at once; one entry wins.
+            sessions = self._socks.setdefault(
+                proxy,
+                LoopSessions(self, functools.partial(_new_session, self._ssl, self._limits, proxy)),
             )
         return sessions
 

@@ -92,6 +92,7 @@ def test_keepalive_expiry_zero_opens_a_connection_per_request(traffic: TrafficSe
         ({"max_connections_per_host": -1}, ValueError, "max_connections_per_host must be 1"),
         ({"keepalive_expiry": -1}, ValueError, "keepalive_expiry must be 0 or more"),
         ({"keepalive_expiry": "15"}, TypeError, "keepalive_expiry must be a number"),
+        ({"keepalive_expiry": float("inf")}, ValueError, "keepalive_expiry must be 0 or more"),
     ],
 )
 def test_bad_limits_are_named(
@@ -111,3 +112,27 @@ def test_a_pool_timeout_is_a_timeout_error() -> None:
     assert mylib.Timeout(pool=2).pool == 2.0
     with pytest.raises(ValueError, match="timeout pool must be a positive"):
         mylib.Timeout(pool=0)
+
+
+def test_a_pool_held_by_a_stream_left_open_fails_after_read_seconds_of_standstill(
+    traffic: TrafficServer,
+) -> None:
+    client = mylib.Client(traffic.url, limits=mylib.Limits(max_connections=1))
+    with (
+        client.stream("GET", "/hold"),  # open, unread, silent: its connection is stuck
+        pytest.raises(mylib.PoolTimeout, match=r"none was released.*stream left open"),
+    ):
+        client.get("/hit", params={"tag": "standstill"}, timeout=mylib.Timeout(read=0.5))
+    assert traffic.times("standstill") == []
+
+
+def test_a_pool_busy_with_a_transfer_that_keeps_arriving_keeps_the_waiter_waiting(
+    traffic: TrafficServer,
+) -> None:
+    # 30 answers of 50 ms each through one connection: the last waiters wait about 1.5 s,
+    # three times their read limit, but the pool keeps moving, so none gets a PoolTimeout.
+    client = mylib.Client(traffic.url, limits=mylib.Limits(max_connections=1))
+    results = client.map("GET", ["/slow?tag=moving"] * 30, concurrency=30,
+                         timeout=mylib.Timeout(read=0.5))
+    assert [r.status_code for r in results] == [200] * 30
+    assert len(traffic.ports["moving"]) == 1

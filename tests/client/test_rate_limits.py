@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import logging
 from collections.abc import Iterator
 
@@ -146,9 +147,11 @@ def test_a_cancelled_waiter_gives_its_slot_back(traffic: TrafficServer) -> None:
 
     asyncio.run(main())
     # The slot it had reserved is free again: the next request's wait is one interval, not two.
-    wait, slot = limit._reserve(("http", "127.0.0.1", int(traffic.url.rsplit(":", 1)[1])),
-                                30.0, 0.0, None)
-    assert slot is not None and 25 < wait <= 30
+    import time
+
+    at, _, _ = limit._reserve(("http", "127.0.0.1", int(traffic.url.rsplit(":", 1)[1])),
+                              30.0, None)
+    assert 25 < at - time.monotonic() <= 30
     assert len(traffic.times("cancel")) == 1
 
 
@@ -195,6 +198,9 @@ def test_bad_rate_limit_arguments_are_named() -> None:
         mylib.RateLimit(5, per=-1)
     with pytest.raises(ValueError, match="redis://"):
         mylib.RateLimit(5, store="http://localhost:6379")
+    with pytest.raises(ValueError, match="not a usable Redis URL") as info:
+        mylib.RateLimit(5, store="redis://:pw@127.0.0.1:notaport/0")
+    assert "pw" not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +219,14 @@ def test_bad_rate_limit_arguments_are_named() -> None:
         (200, {"X-RateLimit-Remaining": "0"}, None),  # no reset: nothing to wait for
         (200, {"X-RateLimit-Remaining": "junk", "X-RateLimit-Reset": "4"}, None),
         (429, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "10"}, 10.0),
-        (200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "99999999999"}, 86400.0),
+        (200, {"RateLimit": '"daily";r=0;t=3600, "burst";r=0;t=1'}, 3600.0),  # the latest
+        (200, {"RateLimit": '"burst";r=0;t=1, "daily";r=0;t=3600'}, 3600.0),  # either order
+        (200, {"RateLimit": '"burst";r=0, "daily";r=0;t=3600'}, 3600.0),
+        (429, {"Retry-After": "\u00b2"}, None),  # a digit to str.isdigit(), no number
+        (429, {"Retry-After": "-5"}, None),
+        (429, {"Retry-After": "99999999999999999999"}, None),  # a mistake, not a plan
+        (200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1e400"}, None),
+        (200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "99999999999"}, None),
     ],
 )
 def test_what_the_server_says_about_its_limit(
@@ -234,6 +247,46 @@ def test_an_epoch_reset_is_read_as_a_time(monkeypatch: pytest.MonkeyPatch) -> No
         200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str((now + 42) * 1000)}
     )
     assert said is not None and said[0] == pytest.approx(42)
+
+
+def test_a_pause_keeps_the_waiters_in_order_and_starts_the_bucket_empty() -> None:
+    import time
+
+    limit = mylib.RateLimit(1, burst=1)
+    origin = ("http", "h", 80)
+    slots = [limit._reserve(origin, 1.0, None) for _ in range(4)]  # now, +1, +2, +3 s
+    asyncio.run(limit._pause(origin, 2.5))
+    shift = limit._states[origin].shift
+    moved = [at + shift - then for at, _, then in slots]
+    paused_until = limit._states[origin].paused_until
+    assert moved == sorted(moved)  # first come, first served, still
+    assert moved[0] >= paused_until - 0.01  # nobody before the pause ends
+    assert all(b - a == pytest.approx(1.0) for a, b in itertools.pairwise(moved))
+    after, _, _ = limit._reserve(origin, 1.0, None)
+    assert after >= moved[-1] + 1.0 - 1e-6  # a new request comes after them
+    assert after > time.monotonic()
+
+
+def test_a_retry_after_longer_than_the_total_timeout_gives_the_429_back(
+    traffic: TrafficServer,
+) -> None:
+    client = mylib.Client(
+        traffic.url,
+        rate_limit=mylib.RateLimit(100),
+        retries=mylib.Retry(2, max_backoff=0.1),
+        timeout=0.8,
+    )
+    r = client.get("/429", params={"tag": "retry-vs-pause"})
+    # Retry-After: 1 is past the total timeout: the answer is the 429, as without a limit.
+    assert r.status_code == 429 and r.attempts == 1
+
+
+def test_hosts_match_with_a_trailing_dot_and_ipv6_literals() -> None:
+    a, b = mylib.RateLimit(1), mylib.RateLimit(2)
+    limits = to_rate_limits({"example.com": a, "[::1]": b})
+    assert limits is not None
+    assert limits.for_host("example.com.") is a
+    assert limits.for_host("::1") is b
 
 
 def test_a_rate_limit_repr_shows_no_store_password() -> None:

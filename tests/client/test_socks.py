@@ -185,3 +185,28 @@ def test_a_certificate_that_fails_through_the_proxy_is_a_tls_error(
 ) -> None:
     with pytest.raises(mylib.TLSError, match=r"through socks5://127\.0\.0\.1"):
         mylib.Client(proxy=f"socks5://127.0.0.1:{socks.port}").get(tls_server.url + "/get")
+
+
+def test_credentials_socks_cannot_send_are_refused_without_echoing_them() -> None:
+    for proxy in ("socks5://bob:p%C3%A4ssw%C3%B6rd@127.0.0.1:1080",
+                  f"socks5://{'u' * 300}:pw@127.0.0.1:1080"):
+        with pytest.raises(mylib.InvalidURL, match="ASCII, at most 255") as info:
+            mylib.Client(proxy=proxy)
+        assert "rd@" not in str(info.value) and "uuu" not in str(info.value)
+        assert "bob" not in str(info.value)
+
+
+def test_names_socks_cannot_carry_or_that_do_not_resolve_are_mylib_errors(
+    socks: SocksServer,
+) -> None:
+    long = "a" * 70  # an IDNA label may have 63 characters
+    for scheme in ("socks5", "socks5h"):
+        client = mylib.Client(proxy=f"socks5h://127.0.0.1:{socks.port}".replace(
+            "socks5h", scheme))
+        with pytest.raises(mylib.ProxyError, match="could not be encoded") as info:
+            client.get(f"http://{long}.example/")
+        assert info.value.__context__ is None and info.value.__cause__ is None
+    # socks5:// resolves the name here: a name that does not resolve is not the proxy's fault.
+    with pytest.raises(mylib.ConnectError, match="name not resolved") as caught:
+        mylib.Client(proxy=f"socks5://127.0.0.1:{socks.port}").get("http://no-such-host.invalid/")
+    assert not isinstance(caught.value, mylib.ProxyError)
