@@ -33,6 +33,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
 from ._errors import ClientClosedError, LoopThreadError, TimeoutError
+from ._ratelimit import fresh_rate_limit_locks
 from ._runtime import Bridge, DaemonExecutor
 from ._runtime.syncify import close_live_instances
 from ._transports.sessions import forget_all_after_fork, sweep_at_exit
@@ -90,6 +91,7 @@ def _after_fork_in_child() -> None:
     global _callbacks, _callbacks_lock
     BRIDGE.after_fork_in_child()
     forget_all_after_fork()
+    fresh_rate_limit_locks()
     _callbacks, _callbacks_lock = None, threading.Lock()
 
 

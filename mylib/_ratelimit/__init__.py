@@ -35,7 +35,6 @@ import asyncio
 import fnmatch
 import ipaddress
 import math
-import os
 import threading
 import time
 import weakref
@@ -50,7 +49,7 @@ if TYPE_CHECKING:
 
     from .redis import RedisStore
 
-__all__ = ["RateLimit", "RateLimits", "to_rate_limits"]
+__all__ = ["RateLimit", "RateLimits", "fresh_rate_limit_locks", "to_rate_limits"]
 
 #: An origin: (scheme, host, port).
 Origin = tuple[str, str, int]
@@ -73,12 +72,10 @@ _PRUNE_AT = 1024
 _ALL: weakref.WeakSet[RateLimit] = weakref.WeakSet()
 
 
-def _after_fork_in_child() -> None:
+def fresh_rate_limit_locks() -> None:
+    """In a forked child: new locks for every RateLimit (``mylib/_io.py`` calls this)."""
     for limit in list(_ALL):
         limit._lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RateLimit:

@@ -8,13 +8,15 @@ import asyncio
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from tests.client._support import AppServer
 
-__all__ = ["TrafficServer"]
+__all__ = ["TrafficServer", "traffic"]
 
 
 class TrafficServer:
@@ -105,3 +107,11 @@ class TrafficServer:
         else:
             headers = {"RateLimit-Remaining": remaining, "RateLimit-Reset": "1"}
         return web.Response(text="ok", headers=headers)
+
+
+@pytest.fixture(scope="module")
+def traffic() -> Iterator[TrafficServer]:
+    """A :class:`TrafficServer` for the test module (import the fixture to use it)."""
+    srv = TrafficServer()
+    yield srv
+    srv.stop()

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 
 import mylib
 from tests.client._support import ClientFactory, make_client
-from tests.client._traffic import TrafficServer
+from tests.client._traffic import TrafficServer, traffic
 
-__all__ = ["make_client"]
-
-
-@pytest.fixture(scope="module")
-def traffic() -> Iterator[TrafficServer]:
-    srv = TrafficServer()
-    yield srv
-    srv.stop()
+__all__ = ["make_client", "traffic"]
 
 
 def test_two_connections_per_host_is_all_the_server_sees_under_map(

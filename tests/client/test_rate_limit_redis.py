@@ -6,20 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 import mylib
 from tests._subproc import assert_silent
-from tests.client._traffic import TrafficServer
+from tests.client._traffic import TrafficServer, traffic
 
-
-@pytest.fixture(scope="module")
-def traffic() -> Iterator[TrafficServer]:
-    srv = TrafficServer()
-    yield srv
-    srv.stop()
+__all__ = ["traffic"]
 
 
 _WORKER = textwrap.dedent(

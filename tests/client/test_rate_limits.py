@@ -12,7 +12,6 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,16 +20,9 @@ from mylib._pipeline import ORDER, steps_for
 from mylib._ratelimit import to_rate_limits
 from mylib._ratelimit.server import server_wait
 from tests.client._support import ClientFactory, make_client
-from tests.client._traffic import TrafficServer
+from tests.client._traffic import TrafficServer, traffic
 
-__all__ = ["make_client"]
-
-
-@pytest.fixture(scope="module")
-def traffic() -> Iterator[TrafficServer]:
-    srv = TrafficServer()
-    yield srv
-    srv.stop()
+__all__ = ["make_client", "traffic"]
 
 
 def _never_faster_than(times: list[float], rate: float, slack: float = 0.8) -> None:
@@ -343,3 +335,29 @@ def test_ctrl_c_while_waiting_for_a_slot_stops_the_wait_and_the_client_stays_usa
     assert "KeyboardInterrupt early" in out  # not after the 60 s the slot was away
     assert "status 200" in out
     assert len(traffic.times("ctrl-c")) == 1
+
+
+def test_a_forked_child_is_not_stuck_on_a_rate_limit_lock_held_at_the_fork() -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import os, signal
+        import mylib
+
+        limit = mylib.RateLimit(5)
+        with limit._lock:  # held, as another thread might hold it, when the process forks
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(10)  # a child stuck on the parent's lock dies of SIGALRM
+                limit._reserve(("http", "h", 80), 0.2, None)
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout.strip() == "child 0", proc.stderr
