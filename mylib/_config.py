@@ -27,7 +27,7 @@ from ._hooks import check_event_hooks
 from ._limits import Limits
 from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
 from ._ratelimit import RateLimits, to_rate_limits
-from ._urls import SOCKS_SCHEMES, check_proxy, check_socks, require_socks, to_url, validate_url
+from ._urls import SOCKS_SCHEMES, check_proxy, check_socks, to_url, validate_url
 
 __all__ = [
     "ClientConfig",
@@ -225,6 +225,8 @@ def make_config(
     use_env = check_bool("trust_env", trust_env)
     env_proxies = tuple(sorted(urllib.request.getproxies_environment().items())) if use_env else ()
     if any(value.strip().lower().startswith("socks") for _, value in env_proxies):
+        from ._transports.socks import require_socks
+
         with contextlib.suppress(ImportError):  # (named at the first request it would carry)
             require_socks()  # imported here, in the caller's thread, not on the I/O loop
     return ClientConfig(

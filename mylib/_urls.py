@@ -18,7 +18,6 @@ __all__ = [
     "check_socks",
     "join_url",
     "origin",
-    "require_socks",
     "should_strip_auth",
     "url_text",
     "validate_url",
@@ -187,6 +186,8 @@ def check_socks(url: URL, given: str) -> None:
         ImportError: aiohttp-socks is not installed.
         InvalidURL: naming the proxy without its credentials (nor echoing them).
     """
+    from ._transports.socks import require_socks  # (no import of aiohttp-socks here)
+
     require_socks()
     for part in (url.user, url.password):
         if part is not None and (not part.isascii() or len(part) > 255):
@@ -194,17 +195,6 @@ def check_socks(url: URL, given: str) -> None:
                 f"the SOCKS proxy {redact_url(given)!r} has a user name or password SOCKS "
                 "cannot send: each must be ASCII, at most 255 characters"
             )
-
-
-def require_socks() -> None:
-    """Raise ImportError naming the extra when aiohttp-socks is missing."""
-    try:
-        import aiohttp_socks  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "a SOCKS proxy needs the aiohttp-socks package, which is not installed; install "
-            "it with pip install 'mylib[socks]' (or pip install aiohttp-socks)"
-        ) from exc
 
 
 def join_url(base: URL | None, url: URL) -> URL:

@@ -1,9 +1,14 @@
-"""The aiohttp transport: mylib's engine, and the only code in mylib that imports aiohttp.
+"""The aiohttp transport: mylib's engine, and (with ``socks.py``, its SOCKS proxies) the only
+code in mylib that imports aiohttp.
 
 What it owns:
 
 * **Sessions**, one per (client, running loop), made lazily on their loop and closed by it
-  (``sessions.py`` explains the keepers that make this quiet in every ending).
+  (``sessions.py`` explains the keepers that make this quiet in every ending), and one more
+  per SOCKS proxy a client uses (``socks.py``).
+* **The pool** (:class:`_Connector`): its :class:`~mylib.Limits`, and a request that finds
+  it full waits in words: logged, bounded by ``Timeout.pool`` or a standstill of
+  ``Timeout.read``, named by the total timeout's error.
 * **The send**: one aiohttp request with ``allow_redirects=False`` (redirects are the
   pipeline's), the per-connection timeouts (``Timeout.connect`` and ``Timeout.read``;
   ``total`` is the engine's) and the proxy for the URL.
@@ -47,7 +52,6 @@ import datetime
 import functools
 import io
 import re
-import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from types import TracebackType
@@ -413,101 +417,6 @@ def _is_socks(proxy: URL | str) -> bool:
     return scheme in SOCKS_SCHEMES
 
 
-_SSLError = ssl.SSLError  # (the method below has a parameter named ssl)
-
-
-@functools.cache
-def _socks_connector() -> type[_Connector]:
-    """:class:`_Connector` through a SOCKS proxy (aiohttp-socks, imported on first use)."""
-    import aiohttp_socks
-
-    class _SocksConnector(_Connector, aiohttp_socks.ProxyConnector):
-        r"""The pool of one SOCKS proxy. Its connections get mylib's protocol (the checks of
-        :class:`_Handler`) like direct ones, and its failures are mylib errors naming the
-        proxy without its credentials."""
-
-        proxy_url = ""
-
-        async def _connect_via_proxy(
-            self, host: str, port: int, ssl: Any = None, timeout: float | None = None
-        ) -> tuple[asyncio.Transport, ResponseHandler]:
-            request = SENDING.get()
-            try:
-                transport, theirs = await super()._connect_via_proxy(host, port, ssl, timeout)
-            except Exception as exc:
-                failure = _socks_failure(exc, self.proxy_url, host, port)
-                if failure is None:
-                    raise
-                failure.request = request
-                error: Error | None = failure
-            else:
-                error = None
-            if error is not None:
-                # Raised outside the except block, so that no chained exception (whose
-                # frames and arguments may hold the proxy's password) goes with it.
-                raise error
-            ours: _Handler = self._factory()  # type: ignore[assignment]
-            # aiohttp-socks's protocol holds the stream writer, which must live as long as
-            # the connection; ours holds it in turn.
-            ours.socks_protocol = theirs
-            transport.set_protocol(ours)
-            ours.connection_made(transport)
-            return transport, ours
-
-    return _SocksConnector
-
-
-def _socks_failure(exc: Exception, proxy: str, host: str, port: int) -> Error | None:
-    """The mylib error for a failure to connect through a SOCKS proxy, or None (not one)."""
-    import python_socks
-
-    where = f"{redact_url(proxy)} to {host}:{port}"
-    detail = redact_text(str(exc)) or type(exc).__name__
-    if isinstance(exc, python_socks.ProxyTimeoutError):
-        return ConnectTimeout(f"timed out connecting through the SOCKS proxy {where}: {detail}")
-    if isinstance(exc, (python_socks.ProxyError, python_socks.ProxyConnectionError)):
-        return ProxyError(f"proxy failed (SOCKS {where}): {detail}")
-    if isinstance(exc, _SSLError):  # the TLS handshake with the target, through the proxy
-        return TLSError(f"TLS failed ({host}:{port}, through {redact_url(proxy)}): {detail}")
-    if isinstance(exc, socket.gaierror):  # socks5:// and socks4:// resolve names here
-        return ConnectError(f"could not connect ({host}): name not resolved: {detail}")
-    if isinstance(exc, EOFError):
-        # A proxy that refuses (wrong credentials, a target it will not reach) may just
-        # close the connection mid-handshake.
-        return ProxyError(
-            f"proxy failed (SOCKS {where}): the proxy closed the connection during the SOCKS "
-            "handshake; are its credentials right?"
-        )
-    if isinstance(exc, OSError):
-        return ProxyError(f"proxy failed (SOCKS {where}): {type(exc).__name__}: {detail}")
-    if isinstance(exc, (UnicodeError, ValueError)):
-        # The target's name cannot be sent (an IDNA label over 63 characters), or the
-        # credentials cannot (checked when the proxy is given; this is the backstop).
-        return ProxyError(
-            f"proxy failed (SOCKS {where}): the SOCKS request could not be encoded "
-            f"({type(exc).__name__})"
-        )
-    return None
-
-
-def _socks_settings(proxy: str) -> dict[str, Any]:
-    import python_socks
-
-    url = URL(proxy)
-    kind = url.scheme.lower()
-    return {
-        "proxy_type": python_socks.ProxyType.SOCKS4
-        if kind.startswith("socks4")
-        else python_socks.ProxyType.SOCKS5,
-        "host": url.host,
-        "port": url.port or 1080,
-        "username": url.user,
-        "password": url.password,
-        # socks5h and socks4a: the proxy resolves the name (as curl spells it).
-        "rdns": kind in ("socks5h", "socks4a"),
-    }
-
-
 def _new_session(
     ssl_setting: ssl.SSLContext | bool, limits: Limits, socks: str | None = None
 ) -> aiohttp.ClientSession:
@@ -525,8 +434,9 @@ def _new_session(
     if socks is None:
         connector = _Connector(ssl=ssl_setting, **pool)
     else:
-        connector = _socks_connector()(ssl=ssl_setting, **pool, **_socks_settings(socks))
-        connector.proxy_url = socks  # type: ignore[attr-defined]  # (_SocksConnector's)
+        from .socks import socks_connector  # aiohttp-socks, imported on first use
+
+        connector = socks_connector(socks, ssl=ssl_setting, **pool)
     connector.limits = limits
     # The connector's protocol factory has no public setting; a test fails if this stops
     # taking effect (a HEAD answered with a body fails again).
