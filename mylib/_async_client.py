@@ -132,8 +132,9 @@ class AsyncClient:
         json_loads: Decodes ``Response.json()``; default ``json.loads``.
         transport: What sends the requests, instead of mylib's aiohttp engine: a
             :class:`MockTransport` in tests, or your own :class:`AsyncTransport` (which may
-            wrap another). ``verify``, ``cert`` and ``proxy`` configure the default engine
-            only; everything else (auth, redirects, retries, hooks, cookies) still applies.
+            wrap another). ``verify``, ``cert``, ``proxy`` and ``limits`` configure the
+            default engine only; everything else (auth, redirects, retries, hooks, cookies,
+            the rate limit) still applies.
             A transport you give stays yours: closing the client does not close it.
         rate_limit: At most so many requests per second to each origin: a number, a
             :class:`RateLimit` (share one object between clients to share its budget; it
