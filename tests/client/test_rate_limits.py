@@ -361,3 +361,13 @@ def test_a_forked_child_is_not_stuck_on_a_rate_limit_lock_held_at_the_fork() -> 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert proc.stdout.strip() == "child 0", proc.stderr
+
+
+def test_a_rate_limit_applies_to_a_mock_transport_too(caplog: pytest.LogCaptureFixture) -> None:
+    transport = mylib.MockTransport(lambda request: mylib.Response(200))
+    client = mylib.Client(transport=transport, rate_limit=mylib.RateLimit(20, burst=1))
+    with caplog.at_level(logging.DEBUG, logger="mylib"):
+        for _ in range(3):
+            client.get("https://api.example.test/x")
+    waits = [m for m in caplog.messages if "for its turn under mylib.RateLimit(20" in m]
+    assert len(waits) == 2  # the first goes at once, the next two wait their turn
