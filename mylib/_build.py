@@ -126,6 +126,12 @@ _RENAMED = {
     "proxies": "proxy= (one proxy URL, on the client or for one request)",
     "hooks": "event_hooks= on the client",
 }
+#: Client options a request cannot change, and why.
+_CLIENT_ONLY = {
+    "rate_limit": "a client option: the budget is the client's (give clients one RateLimit "
+    "to share it)",
+    "limits": "a client option: the connection pool is the client's",
+}
 _OPTIONS = (
     "params, headers, cookies, json, data, content, files, auth, timeout, follow_redirects, "
     "max_body_size, verify, cert, proxy"
@@ -138,7 +144,8 @@ def _unknown_options(unknown: Mapping[str, Any]) -> TypeError:
         for name in unknown
         if name in _RENAMED
     ]
-    others = [name for name in unknown if name not in _RENAMED]
+    hints += [f"{name}= is {_CLIENT_ONLY[name]}" for name in unknown if name in _CLIENT_ONLY]
+    others = [name for name in unknown if name not in _RENAMED and name not in _CLIENT_ONLY]
     if others:
         hints.append(
             f"unknown option(s) {', '.join(o + '=' for o in others)}; a request takes "

@@ -51,12 +51,12 @@ def log_pool_wait(where: str, limit: str) -> None:
         logger.debug("Waiting for a free connection to %s: all %s are in use", where, limit)
 
 
-def log_rate_wait(method: str, url: URL, wait: float, limit: object) -> None:
-    """``GET https://h/x waits 0.40 s for its turn under mylib.RateLimit(...)``."""
+def log_rate_wait(method: str, url: URL, wait: float, limit: object, paused: bool) -> None:
+    """``GET https://h/x waits 0.40 s for its turn under mylib.RateLimit(...)`` (or for the
+    end of the pause the server asked for)."""
     if logger.isEnabledFor(logging.DEBUG):
-        logger.debug(
-            "%s %s waits %.2f s for its turn under %r", method, safe_url(url), wait, limit
-        )
+        why = "the end of the server's pause" if paused else f"its turn under {limit!r}"
+        logger.debug("%s %s waits %.2f s for %s", method, safe_url(url), wait, why)
 
 
 def log_rate_pause(url: URL, why: str, seconds: float) -> None:

@@ -189,6 +189,11 @@ def check_socks(url: URL, given: str) -> None:
     from ._transports.socks import require_socks  # (no import of aiohttp-socks here)
 
     require_socks()
+    if url.scheme.startswith("socks4") and url.password:
+        raise InvalidURL(
+            f"the SOCKS4 proxy {redact_url(given)!r} has a password, which SOCKS4 cannot send "
+            "(it has a user id only): use socks5:// for a proxy that takes passwords"
+        )
     for part in (url.user, url.password):
         if part is not None and (not part.isascii() or len(part) > 255):
             raise InvalidURL(

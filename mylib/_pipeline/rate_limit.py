@@ -31,7 +31,8 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
     """Wait for the origin's turn, send, and pause the origin if the server says so."""
     limits = call.config.rate_limit
     url = request.url.parsed
-    where = origin(url)
+    scheme, host, port = origin(url)
+    where = (scheme, host.rstrip("."), port)  # example.com. is example.com
     limit = limits.for_host(where[1]) if limits is not None else None
     if limit is None:
         return await send(request, call)
@@ -39,7 +40,7 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
     note = f"waiting for its turn under {limit!r}"
     if notes is not None:
         notes.append(note)
-    await limit._wait_turn(where, request.method, url, call.deadline)
+    await limit._wait_turn(where, request, call.deadline)
     if notes is not None:  # (left in place when cancelled: the timeout's error reads it)
         notes.remove(note)
     response = await send(request, call)

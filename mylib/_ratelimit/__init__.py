@@ -32,9 +32,12 @@ The invariants, and why they hold:
 from __future__ import annotations
 
 import asyncio
+import collections
 import fnmatch
 import ipaddress
 import math
+import numbers
+import re
 import threading
 import time
 import weakref
@@ -45,8 +48,7 @@ from .._errors import TimeoutError, redact_url
 from .._logging import log_rate_wait
 
 if TYPE_CHECKING:
-    from yarl import URL
-
+    from .._models import Request
     from .redis import RedisStore
 
 __all__ = ["RateLimit", "RateLimits", "fresh_rate_limit_locks", "to_rate_limits"]
@@ -56,15 +58,36 @@ Origin = tuple[str, str, int]
 
 
 class _State:
-    __slots__ = ("paused_until", "shift", "tat")
+    __slots__ = ("gone_tat", "paused_until", "pending", "recent", "shift", "tat")
 
-    def __init__(self) -> None:
+    def __init__(self, window: int) -> None:
         self.tat = 0.0  # the theoretical arrival time of the next request (GCRA)
         self.paused_until = 0.0
         #: Seconds the server's pauses have moved every waiter on by, in all.
         self.shift = 0.0
+        #: Reservations whose requests have neither gone nor been cancelled.
+        self.pending = 0
+        #: ``tat`` as it was after the latest reservation whose request went.
+        self.gone_tat = 0.0
+        #: When the last ``window`` reservations go (the sliding window's memory), or None
+        #: when the bucket alone keeps the promise (``burst=1``).
+        self.recent: collections.deque[float] | None = (
+            collections.deque(maxlen=window) if window else None
+        )
 
 
+class _TooLate(Exception):
+    """A slot later than the caller's deadline (nothing was reserved)."""
+
+    def __init__(self, wait: float, paused: bool) -> None:
+        super().__init__(wait, paused)
+        self.wait = wait
+        self.paused = paused
+
+
+#: A host name as a key of ``rate_limit={...}`` (lower case, no trailing dot).
+_LABEL = r"\w(?:[\w-]*\w)?"  # (\w: letters of any script, digits, underscores)
+_HOST_KEY = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 #: Origins a RateLimit keeps state for before it drops those whose slots are all past.
 _PRUNE_AT = 1024
 #: Every RateLimit, so that a forked child gets fresh locks (one held by a thread of the
@@ -128,11 +151,11 @@ class RateLimit:
         self._per = _positive("per", per)
         if burst is None:
             burst = max(1, math.ceil(self._rate))
-        elif isinstance(burst, bool) or not isinstance(burst, int):
+        elif isinstance(burst, bool) or not isinstance(burst, numbers.Integral):
             raise TypeError(f"RateLimit burst must be an int, not {type(burst).__name__}")
         elif burst < 1:
             raise ValueError(f"RateLimit burst must be 1 or more, not {burst}")
-        self._burst = burst
+        self._burst = int(burst)
         self._store = store
         self._lock = threading.Lock()
         self._states: dict[Origin, _State] = {}
@@ -178,35 +201,44 @@ class RateLimit:
     def _interval(self) -> float:
         return self._per / self._rate
 
-    async def _wait_turn(
-        self, origin: Origin, method: str, url: URL, deadline: float | None
-    ) -> None:
-        """Wait until a request to ``origin`` may go (each wait logged as it begins).
+    @property
+    def _window(self) -> int:
+        """How many requests the sliding window allows per :attr:`per` (0: no window)."""
+        return max(int(self._rate), self._burst) if self._burst > 1 else 0
+
+    async def _wait_turn(self, origin: Origin, request: Request, deadline: float | None) -> None:
+        """Wait until ``request`` may go to ``origin`` (each wait logged as it begins).
 
         Raises:
             TimeoutError: its turn comes after ``deadline`` (loop time); it did not wait.
         """
         if self._redis is not None:
-            return await self._wait_turn_shared(origin, method, url, deadline)
+            return await self._wait_turn_shared(origin, request, deadline)
         interval = self._interval
         loop = asyncio.get_running_loop()
         latest = None if deadline is None else deadline - loop.time()
-        at, slot, shift = self._reserve(origin, interval, latest)
-        while True:
-            with self._lock:
-                # A pause the server asked for since then moved every waiter on by as much.
-                target = at + self._states[origin].shift - shift
-            wait = target - time.monotonic()
-            if wait <= 0:
-                return None
-            if deadline is not None and loop.time() + wait > deadline:
-                raise _too_late(self, url, wait)
-            log_rate_wait(method, url, wait, self)
-            try:
+        try:
+            at, slot, shift = self._reserve(origin, interval, latest)
+        except _TooLate as late:
+            raise _too_late(self, request, late.wait, late.paused) from None
+        went = False
+        try:
+            while True:
+                with self._lock:
+                    state = self._states[origin]
+                    # A pause the server asked for since then moved every waiter on as much.
+                    target = at + state.shift - shift
+                    paused = state.paused_until > time.monotonic()
+                wait = target - time.monotonic()
+                if wait <= 0:
+                    went = True
+                    return None
+                if deadline is not None and loop.time() + wait > deadline:
+                    raise _too_late(self, request, wait, paused)
+                log_rate_wait(request.method, request.url.parsed, wait, self, paused)
                 await asyncio.sleep(wait)
-            except asyncio.CancelledError:
-                self._give_back(origin, slot, interval, shift)
-                raise
+        finally:
+            self._done(origin, slot, interval, shift, went)
 
     def _reserve(
         self, origin: Origin, interval: float, latest: float | None
@@ -215,7 +247,7 @@ class RateLimit:
         origin's pause shift then), all on ``time.monotonic()``.
 
         Raises:
-            TimeoutError: it would go later than ``latest`` seconds from now (nothing taken).
+            _TooLate: it would go later than ``latest`` seconds from now (nothing taken).
         """
         tolerance = interval * (self._burst - 1)
         with self._lock:
@@ -225,32 +257,68 @@ class RateLimit:
                 state = self._new_state(origin, now)
             tat = max(state.tat, now)
             at = max(tat - tolerance, now)
+            recent = state.recent
+            if recent is not None and len(recent) == recent.maxlen and recent[0] + self._per > at:
+                # The bucket would let this one go, but it would make more than the window
+                # allows within ``per`` seconds: it goes when the oldest of them leaves it,
+                # and the bucket is spent (the rest follow at the steady pace).
+                at = recent[0] + self._per
+                tat = at + tolerance
             if latest is not None and at - now > max(latest, 0.0):
-                raise _too_late(self, None, at - now)
+                raise _TooLate(at - now, state.paused_until > now)
             state.tat = tat + interval
+            state.pending += 1
+            if recent is not None:
+                recent.append(at)
             return at, tat, state.shift
+
+    def _done(self, origin: Origin, slot: float, interval: float, shift: float, went: bool) -> None:
+        """A reserved request went, or was cancelled: a cancelled one's slot is given back
+        when nobody reserved after it, or when nobody else is waiting at all (Ctrl-C on a
+        ``map`` cancels every waiter: the next request then goes as if none had waited)."""
+        with self._lock:
+            state = self._states[origin]
+            state.pending -= 1
+            moved = state.shift - shift
+            if went:
+                state.gone_tat = max(state.gone_tat, slot + interval + moved)
+                return
+            if state.pending == 0:  # nobody waits any more: as if none had
+                now = time.monotonic()
+                state.tat = state.gone_tat
+                if state.paused_until > now:  # the server's pause stays
+                    empty = state.paused_until + interval * (self._burst - 1)
+                    state.tat = max(state.tat, empty)
+                if state.recent:
+                    kept = [at for at in state.recent if at <= now]  # those that went
+                    state.recent.clear()
+                    state.recent.extend(kept)
+            elif not moved and state.tat == slot + interval:  # the last one reserved
+                state.tat = slot
+                if state.recent:
+                    state.recent.pop()
 
     def _new_state(self, origin: Origin, now: float) -> _State:
         if len(self._states) >= self._prune_at:
             # Origins whose last slot and pause are past hold nothing: a crawl meets many.
-            for key in [k for k, v in self._states.items() if max(v.tat, v.paused_until) < now]:
+            for key in [
+                k
+                for k, v in self._states.items()
+                if not v.pending and max(v.tat, v.paused_until) < now
+            ]:
                 del self._states[key]
             self._prune_at = max(_PRUNE_AT, 2 * len(self._states))
-        state = self._states[origin] = _State()
+        state = self._states[origin] = _State(self._window)
         return state
-
-    def _give_back(self, origin: Origin, slot: float, interval: float, shift: float) -> None:
-        with self._lock:
-            state = self._states[origin]
-            if state.shift == shift and state.tat == slot + interval:  # nobody came after
-                state.tat = slot
 
     async def _pause(self, origin: Origin, seconds: float) -> None:
         """The server asked for no requests to ``origin`` for ``seconds``: every waiter
         moves on by the time the pause adds (keeping their order), and the bucket starts
         empty after it (no burst straight into another 429)."""
         if self._redis is not None:
-            await self._redis.pause(origin, seconds)
+            await self._redis.pause(
+                self._budget_key, origin, seconds, self._interval * (self._burst - 1)
+            )
             return
         with self._lock:
             now = time.monotonic()
@@ -262,9 +330,13 @@ class RateLimit:
             state.paused_until = until
             state.shift += added
             state.tat = max(state.tat + added, until + self._interval * (self._burst - 1))
+            if state.recent:
+                moved = [at + added if at > now else at for at in state.recent]
+                state.recent.clear()
+                state.recent.extend(moved)
 
     async def _wait_turn_shared(
-        self, origin: Origin, method: str, url: URL, deadline: float | None
+        self, origin: Origin, request: Request, deadline: float | None
     ) -> None:
         """:meth:`_wait_turn` with the budget in Redis: a pause found on waking means
         reserving again, after it."""
@@ -274,35 +346,57 @@ class RateLimit:
         loop = asyncio.get_running_loop()
         while True:
             latest = None if deadline is None else deadline - loop.time()
-            wait, taken = await self._redis.reserve(origin, interval, tolerance, latest)
+            wait, taken, paused = await self._redis.reserve(
+                self._budget_key, origin, interval, tolerance, self._window, self._per, latest
+            )
             if not taken:
-                raise _too_late(self, url, wait)
+                raise _too_late(self, request, wait, paused)
             if wait <= 0:
                 return None
-            log_rate_wait(method, url, wait, self)
+            log_rate_wait(request.method, request.url.parsed, wait, self, paused)
             await asyncio.sleep(wait)
             if await self._redis.paused_for(origin) <= 0:
                 return None
+
+    @property
+    def _budget_key(self) -> str:
+        """What tells this limit's budget in a shared store from other limits' budgets for
+        the same origin (its settings); the server's pauses are the origin's, shared."""
+        return f"{self._rate:g}/{self._per:g}/{self._burst}"
+
+    def __copy__(self) -> RateLimit:
+        return self  # one budget: a copy of a configuration must not double the rate
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RateLimit:
+        return self
 
 
 def _rebuild(rate: float, per: float, burst: int, store: str | None) -> RateLimit:
     return RateLimit(rate, per, burst=burst, store=store)
 
 
-def _too_late(limit: RateLimit, url: URL | None, wait: float) -> TimeoutError:
-    to = f" to {redact_url(url)}" if url is not None else ""
+def _too_late(limit: RateLimit, request: Request, wait: float, paused: bool) -> TimeoutError:
+    why = (
+        "the server asked for a pause in requests to this origin (429 with Retry-After, or "
+        "a quota at zero), and it ends"
+        if paused
+        else f"{limit!r} allows the next request to this origin"
+    )
     return TimeoutError(
-        f"timed out waiting for the rate limit: {limit!r} allows the next request{to} "
-        f"only in {wait:.2f} s, after this request's total timeout"
+        f"timed out waiting for the rate limit ({request.method} "
+        f"{redact_url(request.url)}): {why} only in {wait:.2f} s, after this request's "
+        "total timeout; nothing was sent",
+        request=request,
     )
 
 
 def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"RateLimit {name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
         raise ValueError(f"RateLimit {name} must be a positive number, not {value!r}")
-    return float(value)
+    return number
 
 
 class RateLimits:
@@ -356,7 +450,7 @@ def to_rate_limits(value: object) -> RateLimits | None:
     """
     if value is None:
         return None
-    if isinstance(value, (RateLimit, int, float)) and not isinstance(value, bool):
+    if isinstance(value, (RateLimit, numbers.Real)) and not isinstance(value, bool):
         return RateLimits({}, (), _one("rate_limit", value))
     if not isinstance(value, Mapping):
         raise TypeError(
@@ -365,6 +459,7 @@ def to_rate_limits(value: object) -> RateLimits | None:
         )
     by_host: dict[str, RateLimit] = {}
     patterns: list[tuple[str, RateLimit]] = []
+    seen: dict[str, str] = {}
     default = None
     for host, limit in value.items():
         if not isinstance(host, str) or not host:
@@ -373,17 +468,20 @@ def to_rate_limits(value: object) -> RateLimits | None:
         key = host.strip().lower().rstrip(".")
         if key.startswith("[") and key.endswith("]"):
             key = key[1:-1]  # an IPv6 literal as written in URLs
+        if key in seen:
+            raise ValueError(f"rate_limit names {host!r} twice (as {seen[key]!r} too)")
+        seen[key] = host
         if key == "*":
             default = one
-        elif key.startswith("*."):
+        elif key.startswith("*.") and _HOST_KEY.fullmatch(key[2:]):
             patterns.append((key, one))
-        elif "*" in key or "/" in key or (":" in key and not _is_ip(key)):
+        elif _HOST_KEY.fullmatch(key) or _is_ip(key):
+            by_host[key] = one
+        else:
             raise ValueError(
                 f"rate_limit key {host!r} is not a host name, '*.domain' or '*' (ports and "
                 "schemes are not part of it: the limit applies to each origin of the host)"
             )
-        else:
-            by_host[key] = one
     # The most specific pattern first: "*.api.example.com" before "*.example.com".
     patterns.sort(key=lambda item: -len(item[0]))
     return RateLimits(by_host, tuple(patterns), default)
@@ -400,8 +498,8 @@ def _is_ip(text: str) -> bool:
 def _one(name: str, value: object) -> RateLimit:
     if isinstance(value, RateLimit):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return RateLimit(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return RateLimit(float(value))
     raise TypeError(
         f"{name} must be a mylib.RateLimit or a number of requests per second, "
         f"not {type(value).__name__}"

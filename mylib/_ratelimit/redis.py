@@ -2,8 +2,10 @@
 
 The algorithm is the local one (``__init__.py``), run as a Lua script, which Redis executes
 atomically, on the Redis server's clock (``TIME``), so clients on machines whose clocks
-differ still agree. Per origin two keys: the theoretical arrival time and the pause the
-server asked for, both in microseconds and both expiring once they no longer matter.
+differ still agree. Keys, in microseconds, each expiring once it no longer matters: per
+origin the pause the server asked for (every limit obeys it); per origin and limit
+settings (``rate/per/burst``: limits that differ keep budgets apart) the theoretical
+arrival time and the sliding window's recent slots.
 
 The client is ``redis.asyncio``: no thread is blocked and no request waits behind another's
 Redis round trip. Its connections belong to one event loop, so there is one client per loop,
@@ -30,32 +32,57 @@ _INSTALL_HINT = (
     "it with pip install 'mylib[redis]' (or pip install redis)"
 )
 
-#: KEYS: arrival time, pause. ARGV: interval, tolerance, latest (µs; -1: no deadline).
-#: Returns the wait in µs, or -1 - wait when it is later than ``latest`` (nothing taken).
+#: KEYS: arrival time, pause, the window's recent slots (a list, newest first). ARGV:
+#: interval, tolerance, latest (µs; -1: no deadline), window (a count; 0: none), per (µs).
+#: Returns {taken (1) or not (-1), the wait in µs, whether the origin is paused (1/0)}.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local latest = tonumber(ARGV[3])
-local start = math.max(now, tonumber(redis.call('GET', KEYS[2]) or '0'))
+local window = tonumber(ARGV[4])
+local per = tonumber(ARGV[5])
+local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
+local start = math.max(now, pause)
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), start)
-local wait = math.max(tat - tolerance, start) - now
+local at = math.max(tat - tolerance, start)
+if window > 0 and redis.call('LLEN', KEYS[3]) >= window then
+  local oldest = tonumber(redis.call('LINDEX', KEYS[3], window - 1))
+  if oldest + per > at then
+    at = oldest + per
+    tat = at + tolerance
+  end
+end
+local wait = at - now
+local paused = 0
+if pause > now then paused = 1 end
 if latest >= 0 and wait > 0 and wait > latest then
-  return -1 - wait
+  return {-1, wait, paused}
 end
 local nxt = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
-return wait
+if window > 0 then
+  redis.call('LPUSH', KEYS[3], string.format('%.0f', at))
+  redis.call('LTRIM', KEYS[3], 0, window - 1)
+  redis.call('PEXPIRE', KEYS[3], math.ceil((at + per - now) / 1000) + 1000)
+end
+return {1, wait, paused}
 """
 
-#: KEYS: pause. ARGV: seconds (µs). Moves the pause later, never earlier.
+#: KEYS: pause, the pausing limit's arrival time. ARGV: seconds (µs), its tolerance (µs).
+#: Moves the pause later, never earlier, and empties that limit's bucket after it.
 _PAUSE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local untl = now + tonumber(ARGV[1])
 if untl > tonumber(redis.call('GET', KEYS[1]) or '0') then
   redis.call('SET', KEYS[1], string.format('%.0f', untl), 'PX', math.ceil(ARGV[1] / 1000) + 1000)
+  local empty = untl + tonumber(ARGV[2])
+  if empty > tonumber(redis.call('GET', KEYS[2]) or '0') then
+    redis.call('SET', KEYS[2], string.format('%.0f', empty), 'PX',
+               math.ceil((empty - now) / 1000) + 1000)
+  end
 end
 return 0
 """
@@ -95,10 +122,9 @@ class _Connection:
         await self.client.aclose()
 
 
-def _keys(origin: Origin) -> tuple[str, str]:
+def _origin_key(origin: Origin) -> str:
     scheme, host, port = origin
-    base = f"mylib:ratelimit:{scheme}://{host}:{port}"
-    return base, base + ":pause"
+    return f"mylib:ratelimit:{scheme}://{host}:{port}"
 
 
 @contextlib.contextmanager
@@ -139,33 +165,45 @@ class RedisStore:
         self._connections = LoopSessions(self, lambda: _Connection(url))
 
     async def reserve(
-        self, origin: Origin, interval: float, tolerance: float, latest: float | None
-    ) -> tuple[float, bool]:
-        """(seconds to wait, whether the slot was taken)."""
+        self,
+        budget: str,
+        origin: Origin,
+        interval: float,
+        tolerance: float,
+        window: int,
+        per: float,
+        latest: float | None,
+    ) -> tuple[float, bool, bool]:
+        """(seconds to wait, whether the slot was taken, whether the origin is paused), for
+        the budget named ``budget`` (a limit's settings) at ``origin``."""
         connection = self._connections.get()
+        base = _origin_key(origin)
         with _store_errors(self._url):
-            wait = int(
-                await connection.reserve(
-                    keys=_keys(origin),
-                    args=(
-                        round(interval * 1e6),
-                        round(tolerance * 1e6),
-                        -1 if latest is None else max(0, round(latest * 1e6)),
-                    ),
-                )
+            taken, wait, paused = await connection.reserve(
+                keys=(f"{base}:{budget}", f"{base}:pause", f"{base}:{budget}:recent"),
+                args=(
+                    round(interval * 1e6),
+                    round(tolerance * 1e6),
+                    -1 if latest is None else max(0, round(latest * 1e6)),
+                    window,
+                    round(per * 1e6),
+                ),
             )
-        if wait < 0:
-            return (-1 - wait) / 1e6, False
-        return wait / 1e6, True
+        return int(wait) / 1e6, int(taken) > 0, bool(int(paused))
 
-    async def pause(self, origin: Origin, seconds: float) -> None:
-        """No requests to ``origin`` for ``seconds``, from any process."""
+    async def pause(self, budget: str, origin: Origin, seconds: float, tolerance: float) -> None:
+        """No requests to ``origin`` for ``seconds``, from any process; the bucket of the
+        budget ``budget`` is empty after it."""
         connection = self._connections.get()
+        base = _origin_key(origin)
         with _store_errors(self._url):
-            await connection.pause(keys=_keys(origin)[1:], args=(max(1, round(seconds * 1e6)),))
+            await connection.pause(
+                keys=(f"{base}:pause", f"{base}:{budget}"),
+                args=(max(1, round(seconds * 1e6)), round(tolerance * 1e6)),
+            )
 
     async def paused_for(self, origin: Origin) -> float:
         """Seconds left of the origin's pause (0 or less: none)."""
         connection = self._connections.get()
         with _store_errors(self._url):
-            return int(await connection.paused_for(keys=_keys(origin)[1:])) / 1e6
+            return int(await connection.paused_for(keys=(f"{_origin_key(origin)}:pause",))) / 1e6

@@ -129,3 +129,34 @@ def test_async_and_blocking_clients_with_a_redis_store_exit_silently(
     )
     assert_silent(proc)
     assert len(traffic.times("silent")) == 3
+
+
+def test_different_limits_on_one_redis_keep_budgets_apart_but_share_pauses(
+    traffic: TrafficServer, redis_url: str
+) -> None:
+    slow = mylib.Client(
+        traffic.url, rate_limit=mylib.RateLimit(1, per=30, burst=1, store=redis_url)
+    )
+    fast = mylib.Client(traffic.url, rate_limit=mylib.RateLimit(100, store=redis_url),
+                        timeout=3)
+    slow.get("/hit", params={"tag": "apart"})
+    fast.get("/hit", params={"tag": "apart"})  # not held back by the slow limit's budget
+    assert len(traffic.times("apart")) == 2
+    # The server's pause is the origin's: the fast limit obeys the one the slow one got.
+    slow_pausing = mylib.Client(traffic.url, rate_limit=mylib.RateLimit(50, store=redis_url))
+    assert slow_pausing.get("/429", params={"tag": "apart-pause"}).status_code == 429
+    fast.get("/hit", params={"tag": "apart-pause"})
+    asked, after = traffic.times("apart-pause")
+    assert after - asked >= 0.95
+
+
+def test_after_a_shared_pause_the_waiters_are_paced_not_burst(
+    traffic: TrafficServer, redis_url: str
+) -> None:
+    client = mylib.Client(traffic.url, rate_limit=mylib.RateLimit(5, store=redis_url))
+    assert client.get("/quota", params={"tag": "redis-no-burst"}).status_code == 200
+    client.map("GET", ["/hit?tag=redis-no-burst-after"] * 6, concurrency=6)
+    (paused_at,) = traffic.times("redis-no-burst")
+    after = traffic.times("redis-no-burst-after")
+    assert after[0] - paused_at >= 0.95  # the quota at zero: nothing before its reset
+    assert after[-1] - after[0] >= 0.8  # then 0.2 s apart (5 per second), not all at once

@@ -174,6 +174,9 @@ def test_hosts_map_to_their_own_limit_then_patterns_then_the_default() -> None:
         (True, TypeError, "rate_limit must be a number"),
         ({"h": "x"}, TypeError, r"rate_limit\['h'\] must be"),
         ({"h:80": 1}, ValueError, "not a host name"),
+        ({"api x.com": 1}, ValueError, "not a host name"),
+        ({"*.*": 1}, ValueError, "not a host name"),
+        ({"API.X.COM": 1, "api.x.com": 2}, ValueError, "twice"),
         (0, ValueError, "RateLimit rate must be a positive number"),
         (float("nan"), ValueError, "RateLimit rate must be a positive number"),
     ],
@@ -279,6 +282,8 @@ def test_hosts_match_with_a_trailing_dot_and_ipv6_literals() -> None:
     assert limits is not None
     assert limits.for_host("example.com.") is a
     assert limits.for_host("::1") is b
+    idn = to_rate_limits({"bücher.de": a})
+    assert idn is not None and idn.for_host("bücher.de") is a
 
 
 def test_a_rate_limit_repr_shows_no_store_password() -> None:
@@ -371,3 +376,67 @@ def test_a_rate_limit_applies_to_a_mock_transport_too(caplog: pytest.LogCaptureF
             client.get("https://api.example.test/x")
     waits = [m for m in caplog.messages if "for its turn under mylib.RateLimit(20" in m]
     assert len(waits) == 2  # the first goes at once, the next two wait their turn
+
+
+def test_the_default_burst_never_lets_more_than_rate_through_in_any_window(
+    traffic: TrafficServer,
+) -> None:
+    client = mylib.Client(traffic.url, rate_limit=10)  # burst 10: ten at once, then paced
+    client.map("GET", ["/hit?tag=default-burst"] * 25, concurrency=25)
+    times = traffic.times("default-burst")
+    assert times[9] - times[0] < 0.5  # the burst went at once
+    _never_faster_than(times, 10)  # but no 11 within a second
+
+
+def test_cancelling_every_waiter_frees_their_slots(traffic: TrafficServer) -> None:
+    import time
+
+    limit = mylib.RateLimit(2, burst=1)
+
+    async def main() -> None:
+        first = asyncio.Event()
+
+        async def answered(response: mylib.Response) -> None:
+            first.set()
+
+        client = mylib.AsyncClient(
+            traffic.url, rate_limit=limit, event_hooks={"response": [answered]}
+        )
+        many = asyncio.ensure_future(
+            client.map("GET", ["/hit?tag=cancel-all"] * 10, concurrency=10)
+        )
+        await first.wait()  # one went; nine wait for their turns
+        many.cancel()  # as Ctrl-C on a map does
+        with pytest.raises(asyncio.CancelledError):
+            await many
+
+    asyncio.run(main())
+    sent = len(traffic.times("cancel-all"))
+    # The next request waits one interval after the last that went, not for nine slots.
+    origin = ("http", "127.0.0.1", int(traffic.url.rsplit(":", 1)[1]))
+    at, _, _ = limit._reserve(origin, 0.5, None)
+    assert at - time.monotonic() <= 0.5 * sent + 0.05
+
+
+def test_a_wait_past_the_deadline_names_the_request_and_the_server_pause(
+    traffic: TrafficServer,
+) -> None:
+    client = mylib.Client(traffic.url, rate_limit=mylib.RateLimit(100), timeout=0.5)
+    assert client.get("/429", params={"tag": "blame"}).status_code == 429
+    with pytest.raises(mylib.TimeoutError, match="the server asked for a pause") as info:
+        client.get("/hit", params={"tag": "blame"})
+    assert info.value.request is not None
+    assert "/hit?tag=blame" in str(info.value) and "nothing was sent" in str(info.value)
+
+
+def test_a_rate_limit_option_on_a_request_says_it_is_the_clients() -> None:
+    with pytest.raises(TypeError, match="rate_limit= is a client option"):
+        mylib.Client().build_request("GET", "http://h/", rate_limit=5)  # type: ignore[call-arg]
+
+
+def test_a_copy_of_a_rate_limit_is_the_same_budget() -> None:
+    import copy
+
+    limit = mylib.RateLimit(5)
+    assert copy.copy(limit) is limit
+    assert copy.deepcopy({"limit": limit})["limit"] is limit

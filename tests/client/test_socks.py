@@ -210,3 +210,10 @@ def test_names_socks_cannot_carry_or_that_do_not_resolve_are_mylib_errors(
     with pytest.raises(mylib.ConnectError, match="name not resolved") as caught:
         mylib.Client(proxy=f"socks5://127.0.0.1:{socks.port}").get("http://no-such-host.invalid/")
     assert not isinstance(caught.value, mylib.ProxyError)
+
+
+def test_a_socks4_password_is_refused_since_socks4_cannot_send_it() -> None:
+    with pytest.raises(mylib.InvalidURL, match="SOCKS4 cannot send") as info:
+        mylib.Client(proxy="socks4://bob:hunter2@127.0.0.1:1080")
+    assert "hunter2" not in str(info.value)
+    mylib.Client(proxy="socks4://bob@127.0.0.1:1080")  # a user id alone is fine
