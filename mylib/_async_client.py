@@ -123,8 +123,8 @@ class AsyncClient:
         proxy: A proxy URL for every request: ``http(s)://``, or SOCKS (``socks5://``,
             ``socks5h://`` where the proxy resolves names, ``socks4://``, ``socks4a://``;
             needs ``pip install 'mylib[socks]'``).
-        trust_env: Use HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the environment (read once,
-            when the client is made).
+        trust_env: Use HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY from the environment
+            (read once, when the client is made; SOCKS URLs too).
         event_hooks: ``{"request": [fn, ...], "response": [fn, ...]}``, called for every
             request sent and response received. ``async def`` hooks run on the loop; plain
             functions run in a worker thread, so they may block or use mylib's blocking API.
@@ -138,8 +138,9 @@ class AsyncClient:
             A transport you give stays yours: closing the client does not close it.
         rate_limit: At most so many requests per second to each origin: a number, a
             :class:`RateLimit` (share one object between clients to share its budget; it
-            also obeys the server's ``Retry-After`` and rate-limit headers), or a dict of
-            host (``"api.example.com"``, ``"*.example.com"``, ``"*"`` for the rest) to
+            also obeys the server's ``Retry-After`` and rate-limit headers, which are not
+            looked at without one), or a dict of host (``"api.example.com"``;
+            ``"*.example.com"`` for its subdomains, not itself; ``"*"`` for the rest) to
             either. Default None: no limit.
         limits: The connection pool of the default engine, a :class:`Limits`: how many
             connections in all and per host, how long idle ones are kept. Default

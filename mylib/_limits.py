@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_LIMITS", "Limits"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "describe_limit"]
 
 
 def _check_count(name: str, value: object) -> int | None:
@@ -29,11 +29,14 @@ class Limits:
         Limits(max_connections_per_host=2)          # ... and at most 2 to any one host
         Limits(keepalive_expiry=0)                  # a new connection for every request
 
-    A request that finds every connection it may use busy waits for one to become free:
-    as long as ``Timeout.pool`` allows (:class:`PoolTimeout`), else as long as
-    ``Timeout.total`` allows (the :class:`TimeoutError` then says it was waiting for the
-    pool); each such wait is logged at DEBUG. ``map(concurrency=...)`` above the limit is
-    fine: the extra requests queue for connections.
+    A request that finds every connection it may use busy waits for one to become free, and
+    each such wait is logged at DEBUG. It waits as long as ``Timeout.pool`` allows
+    (:class:`PoolTimeout`), and never past ``Timeout.total`` (whose :class:`TimeoutError`
+    then says it was waiting for the pool); with neither, it ends with a PoolTimeout once
+    no connection was released and none of the busy ones received a byte for
+    ``Timeout.read`` (a stream left open and unread holds its connection).
+    ``map(concurrency=...)`` above the limit is fine: the extra requests queue for
+    connections, which keep coming free.
 
     Args:
         max_connections: Connections open at once, in all (``None``: no limit). Default 100.
@@ -82,12 +85,14 @@ class Limits:
             raise TypeError(f"limits must be a mylib.Limits, not {type(value).__name__}")
         return value
 
-    def describe(self, per_host: bool) -> str:
-        """The limit that made a request wait, in words (for messages and the log)."""
-        if per_host and self.max_connections_per_host is not None:
-            return f"Limits(max_connections_per_host={self.max_connections_per_host})"
-        return f"Limits(max_connections={self.max_connections})"
 
 
 #: aiohttp's own defaults: 100 connections, no per-host limit, 15 s of keep-alive.
 DEFAULT_LIMITS = Limits()
+
+
+def describe_limit(limits: Limits, per_host: bool) -> str:
+    """The limit that made a request wait, in words (for messages and the log)."""
+    if per_host and limits.max_connections_per_host is not None:
+        return f"Limits(max_connections_per_host={limits.max_connections_per_host})"
+    return f"Limits(max_connections={limits.max_connections})"

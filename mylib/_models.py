@@ -85,7 +85,7 @@ class Timeout:
         Timeout(total=60, connect=5)    # connect within 5 s, everything within 60 s
         Timeout(read=30)                # the server may go silent for at most 30 s
         Timeout(read=30, headers=300)   # ... and must have answered 300 s after the request
-        Timeout(10, pool=2)             # ... and waited at most 2 s for a free connection
+        Timeout(10, pool=2)             # ... and wait at most 2 s for a free connection
         Timeout(None)                   # no limit at all (you asked for it)
 
     ``total`` covers the whole call (connecting, redirects, retries and reading the body),
@@ -94,7 +94,9 @@ class Timeout:
     request has been sent (each hop's, so a server that drips its headers a byte at a time
     cannot hold a call forever; the time to upload a body does not count), and ``pool`` the
     wait for a free connection when the connection pool is full (see :class:`Limits`;
-    :class:`PoolTimeout` says so; with no ``pool``, only ``total`` bounds it). A bare number
+    :class:`PoolTimeout` says so; with no ``pool``, ``total`` bounds it, and a pool at a
+    standstill for ``read`` seconds ends it). A Timeout has only the limits given to it:
+    ``Timeout(connect=10, read=60, headers=120, pool=2)`` keeps the default's. A bare number
     given as ``timeout=`` means ``total``. The default is ``Timeout(connect=10, read=60,
     headers=120)``: a body that keeps arriving is never cut off.
 

@@ -114,13 +114,17 @@ class RateLimit:
         mylib.RateLimit(5, store="redis://localhost:6379/0")     # one budget for many processes
 
     A token bucket per origin: up to ``burst`` requests may go at once, then one every
-    ``per / rate`` seconds. Every attempt takes a slot (retries and redirects too), from
-    every thread, every ``map`` and every client given this same object: share one
-    RateLimit to share one budget. Waiting for a slot counts against the request's total
-    timeout, is cancelled by Ctrl-C, and is logged at DEBUG.
+    ``per / rate`` seconds, and never more than ``rate`` (or ``burst``, if larger) within
+    any ``per`` seconds, as an API's "10 requests per second" means. Every attempt takes a
+    slot (retries and redirects too), from every thread, every ``map`` and every client
+    given this same object (copies are the same object): share one RateLimit to share one
+    budget. Waiting for a slot counts against the request's total timeout (not against
+    ``response.elapsed``, which times the exchange), is cancelled by Ctrl-C, and is logged
+    at DEBUG.
 
     **It listens to the server**: a ``429``/``503`` with ``Retry-After`` pauses the origin
-    for every waiter until then, and ``RateLimit``/``RateLimit-Remaining``/
+    (all of it: an API with separate quotas per resource pauses as a whole) for every
+    waiter until then, and ``RateLimit``/``RateLimit-Remaining``/
     ``X-RateLimit-Remaining`` headers at zero make the origin wait for their reset before the
     next request (the IETF drafts' and the common ``X-`` forms); each pause is logged.
 

@@ -83,7 +83,7 @@ from .._errors import (
     redact_text,
     redact_url,
 )
-from .._limits import DEFAULT_LIMITS, Limits
+from .._limits import DEFAULT_LIMITS, Limits, describe_limit
 from .._logging import log_pool_wait, log_resend
 from .._models import WAITING_FOR, Request, Response, Timeout, announced_size, read_within
 from .._urls import SOCKS_SCHEMES, url_text
@@ -378,7 +378,7 @@ class _Connector(aiohttp.TCPConnector):
             self._limit and len(self._acquired) >= self._limit
         )
         where = f"{key.host}:{key.port}"
-        limit = self.limits.describe(per_host)
+        limit = describe_limit(self.limits, per_host)
         log_pool_wait(where, limit)
         waiting = f"waiting for a free connection to {where} (all {limit} were in use)"
         notes = WAITING_FOR.get()

@@ -32,7 +32,9 @@ class SocksServer:
             self.port = sock.getsockname()[1]
         listen = f"{scheme}://127.0.0.1:{self.port}" + (f"#{auth}" if auth else "")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "pproxy", "-l", listen, "-v"],
+            # --auth 0: pproxy would otherwise let an address that logged in once come
+            # back without credentials (or with wrong ones) for 30 days.
+            [sys.executable, "-m", "pproxy", "-l", listen, "-v", "--auth", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.lines: list[str] = []
@@ -71,7 +73,6 @@ def socks() -> Iterator[SocksServer]:
 
 @pytest.fixture
 def socks_auth() -> Iterator[SocksServer]:
-    # A fresh server per test: pproxy remembers an address that once logged in.
     srv = SocksServer(auth="alice:s3cret")
     yield srv
     srv.stop()
@@ -108,6 +109,10 @@ def test_socks5_with_credentials_carries_http_and_https(
         f"127.0.0.1:{_port(server)}", f"127.0.0.1:{_port(tls_server)}"
     ]
     assert "s3cret" not in caplog.text and "s3cret" not in repr(client)
+    # The same address with wrong credentials now, after a good login, is still refused.
+    wrong = make_client(proxy=f"socks5://alice:wrong@127.0.0.1:{socks_auth.port}")
+    with pytest.raises(mylib.ProxyError):
+        wrong.get(server.url + "/get")
 
 
 def test_socks5h_lets_the_proxy_resolve_the_name_and_socks5_resolves_it_here(
