@@ -37,12 +37,13 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
     if limit is None:
         return await send(request, call)
     notes = WAITING_FOR.get()
-    note = f"waiting for its turn under {limit!r}"
-    if notes is not None:
+    if notes is None:
+        await limit._wait_turn(where, request, call.deadline)
+    else:
+        note = f"waiting for its turn under {limit!r}"
         notes.append(note)
-    await limit._wait_turn(where, request, call.deadline)
-    if notes is not None:  # (left in place when cancelled: the timeout's error reads it)
-        notes.remove(note)
+        await limit._wait_turn(where, request, call.deadline)
+        notes.remove(note)  # (left in place when cancelled: the timeout's error reads it)
     response = await send(request, call)
     said = server_wait(response.status_code, response.headers)
     if said is not None:

@@ -225,6 +225,8 @@ class RateLimit:
             at, slot, shift = self._reserve(origin, interval, latest)
         except _TooLate as late:
             raise _too_late(self, request, late.wait, late.paused) from None
+        if not slot:
+            return None  # its turn is now (the common case: no waiting, nothing to undo)
         went = False
         try:
             while True:
@@ -248,7 +250,8 @@ class RateLimit:
         self, origin: Origin, interval: float, latest: float | None
     ) -> tuple[float, float, float]:
         """Take the origin's next slot: (when it may go, the slot's arrival time, the
-        origin's pause shift then), all on ``time.monotonic()``.
+        origin's pause shift then), all on ``time.monotonic()``; an arrival time of 0.0
+        means it goes now and is done with (nothing to wait for or give back).
 
         Raises:
             _TooLate: it would go later than ``latest`` seconds from now (nothing taken).
@@ -262,6 +265,9 @@ class RateLimit:
             tat = max(state.tat, now)
             at = max(tat - tolerance, now)
             recent = state.recent
+            if recent is not None:
+                while recent and recent[0] + self._per <= now:
+                    recent.popleft()  # out of the window: it holds the last ``per`` s only
             if recent is not None and len(recent) == recent.maxlen and recent[0] + self._per > at:
                 # The bucket would let this one go, but it would make more than the window
                 # allows within ``per`` seconds: it goes when the oldest of them leaves it,
@@ -271,9 +277,12 @@ class RateLimit:
             if latest is not None and at - now > max(latest, 0.0):
                 raise _TooLate(at - now, state.paused_until > now)
             state.tat = tat + interval
-            state.pending += 1
             if recent is not None:
                 recent.append(at)
+            if at <= now:
+                state.gone_tat = max(state.gone_tat, tat + interval)
+                return at, 0.0, state.shift
+            state.pending += 1
             return at, tat, state.shift
 
     def _done(self, origin: Origin, slot: float, interval: float, shift: float, went: bool) -> None:
