@@ -69,8 +69,7 @@ class _State:
         self.pending = 0
         #: ``tat`` as it was after the latest reservation whose request went.
         self.gone_tat = 0.0
-        #: When the last ``window`` reservations go (the sliding window's memory), or None
-        #: when the bucket alone keeps the promise (``burst=1``).
+        #: When the last ``window`` reservations go (the sliding window's memory).
         self.recent: collections.deque[float] | None = (
             collections.deque(maxlen=window) if window else None
         )
@@ -207,8 +206,15 @@ class RateLimit:
 
     @property
     def _window(self) -> int:
-        """How many requests the sliding window allows per :attr:`per` (0: no window)."""
-        return max(int(self._rate), self._burst) if self._burst > 1 else 0
+        """How many requests the sliding window allows per :attr:`_span`."""
+        return max(int(self._rate), self._burst)
+
+    @property
+    def _span(self) -> float:
+        """The sliding window's length: ``per`` and a margin (1 %, at most 50 ms), so that
+        the network's jitter cannot bunch ``window + 1`` requests into one of the server's
+        windows of ``per`` seconds."""
+        return self._per + min(0.01 * self._per, 0.05)
 
     async def _wait_turn(self, origin: Origin, request: Request, deadline: float | None) -> None:
         """Wait until ``request`` may go to ``origin`` (each wait logged as it begins).
@@ -266,13 +272,14 @@ class RateLimit:
             at = max(tat - tolerance, now)
             recent = state.recent
             if recent is not None:
-                while recent and recent[0] + self._per <= now:
-                    recent.popleft()  # out of the window: it holds the last ``per`` s only
-            if recent is not None and len(recent) == recent.maxlen and recent[0] + self._per > at:
+                span = self._span
+                while recent and recent[0] + span <= now:
+                    recent.popleft()  # out of the window: it holds the last ``span`` only
+            if recent is not None and len(recent) == recent.maxlen and recent[0] + span > at:
                 # The bucket would let this one go, but it would make more than the window
                 # allows within ``per`` seconds: it goes when the oldest of them leaves it,
                 # and the bucket is spent (the rest follow at the steady pace).
-                at = recent[0] + self._per
+                at = recent[0] + span
                 tat = at + tolerance
             if latest is not None and at - now > max(latest, 0.0):
                 raise _TooLate(at - now, state.paused_until > now)
@@ -360,7 +367,7 @@ class RateLimit:
         while True:
             latest = None if deadline is None else deadline - loop.time()
             wait, taken, paused = await self._redis.reserve(
-                self._budget_key, origin, interval, tolerance, self._window, self._per, latest
+                self._budget_key, origin, interval, tolerance, self._window, self._span, latest
             )
             if not taken:
                 raise _too_late(self, request, wait, paused)
