@@ -256,7 +256,7 @@ def test_a_pause_keeps_the_waiters_in_order_and_starts_the_bucket_empty() -> Non
     paused_until = limit._states[origin].paused_until
     assert moved == sorted(moved)  # first come, first served, still
     assert moved[0] >= paused_until - 0.01  # nobody before the pause ends
-    assert all(b - a == pytest.approx(1.0) for a, b in itertools.pairwise(moved))
+    assert all(b - a == pytest.approx(1.0, abs=0.02) for a, b in itertools.pairwise(moved))
     after, _, _ = limit._reserve(origin, 1.0, None)
     assert after >= moved[-1] + 1.0 - 1e-6  # a new request comes after them
     assert after > time.monotonic()
