@@ -68,6 +68,16 @@ def log_rate_pause(url: URL, why: str, seconds: float) -> None:
         )
 
 
+def log_rate_ignored(url: URL, why: str) -> None:
+    """``Not pausing requests to https://h:443: the server sent 429 with Retry-After: '1e9'``."""
+    if logger.isEnabledFor(logging.DEBUG):
+        where = url.origin() if url.host else url
+        logger.debug(
+            "Not pausing requests to %s: the server sent %s, which cannot be meant",
+            safe_url(where), why,
+        )  # fmt: skip
+
+
 def log_resend(method: str, url: URL) -> None:
     """``Sending GET https://h/x again: the server had closed the kept-alive connection``."""
     if logger.isEnabledFor(logging.DEBUG):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .._logging import log_rate_pause
+from .._logging import log_rate_ignored, log_rate_pause
 from .._models import WAITING_FOR
 from .._ratelimit.server import server_wait
 from .._urls import origin
@@ -48,6 +48,9 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
     said = server_wait(response.status_code, response.headers)
     if said is not None:
         seconds, why = said
+        if seconds is None:
+            log_rate_ignored(url, why)
+            return response
         await limit._pause(where, seconds)
         log_rate_pause(url, why, seconds)
         # The retry step, if it retries this response, waits at least as long.

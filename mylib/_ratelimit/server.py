@@ -48,16 +48,22 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def server_wait(status: int, headers: Mapping[str, str]) -> tuple[float, str] | None:
-    """``(seconds, why)`` the origin should wait before its next request, or None. A wait
-    longer than :data:`MAX_WAIT` is taken for the server's mistake and ignored."""
+def server_wait(status: int, headers: Mapping[str, str]) -> tuple[float | None, str] | None:
+    """``(seconds, why)`` the origin should wait before its next request, or None when the
+    server said nothing of it. A wait the server asked for that cannot be meant (longer
+    than :data:`MAX_WAIT`, negative, not a number) comes back as ``(None, why)``: ignored,
+    and worth a log line."""
     if status in (429, 503) and "Retry-After" in headers:
-        after = parse_retry_after(headers.get("Retry-After"))
-        if after is not None:
-            return (after, f"{status} with Retry-After") if after <= MAX_WAIT else None
+        value = headers.get("Retry-After", "")
+        after = parse_retry_after(value)
+        if after is not None and after <= MAX_WAIT:
+            return after, f"{status} with Retry-After"
+        return None, f"{status} with Retry-After: {value[:40]!r}"
     remaining, reset, field = _quota(headers)
-    if remaining is None or remaining > 0 or reset is None or not 0 <= reset <= MAX_WAIT:
+    if remaining is None or remaining > 0:
         return None
+    if reset is None or not 0 <= reset <= MAX_WAIT:
+        return None, f"{field} 0 with a reset of {reset!r}"
     return reset, f"{field} 0"
 
 
