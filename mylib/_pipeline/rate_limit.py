@@ -51,7 +51,11 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
         if seconds is None:
             log_rate_ignored(url, why)
             return response
-        await limit._pause(where, seconds)
+        try:
+            await limit._pause(where, seconds)
+        except BaseException:
+            response.close()  # a streamed body this step will not hand on (a Redis failure)
+            raise
         log_rate_pause(url, why, seconds)
         # The retry step, if it retries this response, waits at least as long.
         call.paused_until = asyncio.get_running_loop().time() + seconds
