@@ -27,7 +27,7 @@ from ._hooks import check_event_hooks
 from ._limits import Limits
 from ._models import DEFAULT_MAX_BODY_SIZE, Retry, Timeout, check_body_limit, check_bool, to_headers
 from ._ratelimit import RateLimits, to_rate_limits
-from ._urls import SOCKS_SCHEMES, check_proxy, check_socks, to_url, validate_url
+from ._urls import PROXY_SCHEMES, SOCKS_SCHEMES, check_proxy, check_socks, to_url, validate_url
 
 __all__ = [
     "ClientConfig",
@@ -312,7 +312,7 @@ def _usable_proxy(variable: str, value: str) -> str:
         text = "http://" + text
     try:
         url = URL(text)
-        usable = url.scheme in _ENV_PROXY_SCHEMES and bool(url.host)
+        usable = url.scheme in PROXY_SCHEMES and bool(url.host)
     except ValueError:
         usable = False
     if not usable:
@@ -325,5 +325,3 @@ def _usable_proxy(variable: str, value: str) -> str:
         check_socks(url, value)
     return text
 
-
-_ENV_PROXY_SCHEMES = frozenset({"http", "https"}) | SOCKS_SCHEMES

@@ -86,7 +86,6 @@ class Limits:
         return value
 
 
-
 #: aiohttp's own defaults: 100 connections, no per-host limit, 15 s of keep-alive.
 DEFAULT_LIMITS = Limits()
 

@@ -11,6 +11,7 @@ from yarl import URL
 from ._errors import InvalidURL, redact_url
 
 __all__ = [
+    "PROXY_SCHEMES",
     "SOCKS_SCHEMES",
     "RequestURL",
     "add_params",
@@ -26,7 +27,8 @@ __all__ = [
 _SCHEMES = frozenset({"http", "https"})
 #: SOCKS proxies (``mylib[socks]``): ``socks5h`` and ``socks4a`` let the proxy resolve names.
 SOCKS_SCHEMES = frozenset({"socks4", "socks4a", "socks5", "socks5h"})
-_PROXY_SCHEMES = _SCHEMES | SOCKS_SCHEMES
+#: Every proxy scheme mylib speaks (client, request and environment proxies).
+PROXY_SCHEMES = _SCHEMES | SOCKS_SCHEMES
 #: A host name as resolvers take it (after IDNA encoding, which yarl does): dot-separated
 #: labels, none empty; underscores are let through, as real DNS names use them.
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
@@ -167,7 +169,7 @@ def check_proxy(proxy: object) -> URL:
         ImportError: a SOCKS proxy, and aiohttp-socks is not installed.
     """
     url = to_url(proxy, "proxy")
-    if url.scheme not in _PROXY_SCHEMES or not url.host:
+    if url.scheme not in PROXY_SCHEMES or not url.host:
         raise InvalidURL(
             "proxy must be an http(s) URL (http://proxy:3128) or a SOCKS one "
             f"(socks5://proxy:1080, socks5h://, socks4://) with a host, not "
