@@ -3,6 +3,7 @@
 from ._api import delete, get, head, options, patch, post, put, request
 from ._async_client import AsyncClient
 from ._auth import Auth, BasicAuth, BearerAuth, DigestAuth
+from ._cache import Cache
 from ._client import Client
 from ._cookies import Cookies
 from ._errors import (
@@ -45,6 +46,7 @@ __all__ = [
     "Auth",
     "BasicAuth",
     "BearerAuth",
+    "Cache",
     "Client",
     "ClientClosedError",
     "ConnectError",

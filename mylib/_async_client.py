@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
 from ._build import build_request
+from ._cache import Cache
 from ._config import check_cookies, make_config, proxy_for
 from ._cookies import Cookies
 from ._errors import ClientClosedError, TimeoutError, redact_url
@@ -33,6 +34,7 @@ from ._transports.aiohttp import AiohttpTransport
 from ._transports.base import AsyncTransport
 from ._types import (
     AuthTypes,
+    CacheTypes,
     CertTypes,
     CookieTypes,
     HeaderTypes,
@@ -150,12 +152,19 @@ class AsyncClient:
             the connection closed; ``None`` for no limit. By default a response read whole
             may have 256 MiB and a stream or download has no limit; a limit given here
             binds streams and downloads too.
+        cache: An HTTP cache that follows the standard (RFC 9111): True for a SQLite file
+            in your user cache folder, a file path, ``":memory:"``, a ``redis://`` URL, or a
+            :class:`Cache` for its options (needs ``pip install 'mylib[cache]'``). Fresh
+            responses are answered from it without a request, stale ones revalidated, and
+            identical requests in flight sent once; ``response.from_cache`` tells. Default
+            None: no cache.
 
     Raises:
         TypeError: an option has the wrong type (the message names it).
         ValueError: an option has an impossible value (e.g. a negative timeout).
         InvalidURL: ``base_url`` is not an http(s) URL, or ``proxy`` not a proxy URL.
-        ImportError: a SOCKS ``proxy`` or a Redis ``RateLimit`` store without its extra.
+        ImportError: a SOCKS ``proxy``, a Redis ``RateLimit`` store or a ``cache`` without
+            its extra.
     """
 
     def __init__(
@@ -181,6 +190,7 @@ class AsyncClient:
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         rate_limit: RateLimitTypes = None,
         limits: Limits | None = None,
+        cache: CacheTypes = None,
     ) -> None:
         # The signature is the one list of the options (the mirror test keeps Client's the
         # same); make_config takes them all by name and validates each. This is the first
@@ -217,6 +227,11 @@ class AsyncClient:
     def base_url(self) -> str | None:
         """The base URL relative URLs are joined to, or None."""
         return str(self._config.base_url) if self._config.base_url else None
+
+    @property
+    def cache(self) -> Cache | None:
+        """The client's HTTP :class:`Cache` (``client.cache.clear()`` empties it), or None."""
+        return self._config.cache
 
     @property
     def transport(self) -> AsyncTransport:
@@ -342,6 +357,9 @@ class AsyncClient:
                 not given is the client's); it follows the request's redirects.
             cert: A client certificate for this request (as the client option).
             proxy: A proxy URL (http(s) or SOCKS) for this request, instead of the client's.
+            cache: False to leave the client's cache out of this request (neither looked up
+                nor stored). A request's ``Cache-Control`` header is honoured too:
+                ``no-cache`` revalidates, ``only-if-cached`` never sends (504 on a miss).
 
         Raises:
             InvalidURL: the URL is not http(s) with a host (also a ValueError).

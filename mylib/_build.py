@@ -53,6 +53,7 @@ def build_request(
     verify: Any = None,
     cert: Any = None,
     proxy: Any = None,
+    cache: bool = True,
     **unknown: Any,
 ) -> Request:
     """The :class:`Request` for ``method url`` with a client's ``config`` and these options.
@@ -116,6 +117,7 @@ def build_request(
         ),
         tls=None if verify is None and cert is None else request_ssl(config, verify, cert),
         proxy=None if proxy is None else check_proxy(proxy),
+        cache=cache if cache is True else check_bool("cache", cache),
     )
 
 
@@ -134,7 +136,7 @@ _CLIENT_ONLY = {
 }
 _OPTIONS = (
     "params, headers, cookies, json, data, content, files, auth, timeout, follow_redirects, "
-    "max_body_size, verify, cert, proxy"
+    "max_body_size, verify, cert, proxy, cache"
 )
 
 

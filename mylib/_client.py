@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Unpack
 
 from ._async_client import AsyncClient, ensure_open, mark_closed, needs_loop_to_close
+from ._cache import Cache
 from ._cookies import Cookies
 from ._errors import ClientClosedError
 from ._io import BRIDGE
@@ -24,6 +25,7 @@ from ._stream import StreamContext, StreamResponse, open_stream
 from ._transports.base import AsyncTransport
 from ._types import (
     AuthTypes,
+    CacheTypes,
     CertTypes,
     CookieTypes,
     HeaderTypes,
@@ -59,7 +61,8 @@ class Client:
         TypeError: an option has the wrong type (the message names it).
         ValueError: an option has an impossible value.
         InvalidURL: ``base_url`` is not an http(s) URL, or ``proxy`` not a proxy URL.
-        ImportError: a SOCKS ``proxy`` or a Redis ``RateLimit`` store without its extra.
+        ImportError: a SOCKS ``proxy``, a Redis ``RateLimit`` store or a ``cache`` without
+            its extra.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Client:
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         rate_limit: RateLimitTypes = None,
         limits: Limits | None = None,
+        cache: CacheTypes = None,
     ) -> None:
         # The signature is the one list of the options (the mirror test keeps it equal to
         # AsyncClient's), passed on by name. This is the first statement, so nothing but the
@@ -106,6 +110,11 @@ class Client:
     def base_url(self) -> str | None:
         """The base URL relative URLs are joined to, or None."""
         return self._engine.base_url
+
+    @property
+    def cache(self) -> Cache | None:
+        """The client's HTTP :class:`Cache` (``client.cache.clear()`` empties it), or None."""
+        return self._engine.cache
 
     @property
     def transport(self) -> AsyncTransport:

@@ -21,6 +21,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ._auth import Auth, to_auth
+from ._cache import Cache, to_cache
 from ._cookies import COOKIES_TYPE_ERROR, Cookies
 from ._errors import InvalidURL, redact_url
 from ._hooks import check_event_hooks
@@ -76,6 +77,8 @@ class ClientConfig:
     rate_limit: RateLimits | None = None
     #: The default engine's connection pool.
     limits: Limits = field(default_factory=Limits)
+    #: The HTTP cache, or None (no cache: no step in the chain).
+    cache: Cache | None = None
 
 
 def check_cookies(value: object) -> Mapping[str, Any] | CookieJar | None:
@@ -205,6 +208,7 @@ def make_config(
     max_body_size: object = DEFAULT_MAX_BODY_SIZE,
     rate_limit: object = None,
     limits: object = None,
+    cache: object = None,
 ) -> ClientConfig:
     """Validate and normalize the options of ``Client``/``AsyncClient``."""
     base = None
@@ -251,6 +255,7 @@ def make_config(
         max_body_size=check_body_limit(max_body_size),
         rate_limit=to_rate_limits(rate_limit),
         limits=Limits.coerce(limits),
+        cache=to_cache(cache),
     )
 
 

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
+from ._cache import fresh_cache_state
 from ._errors import ClientClosedError, LoopThreadError, TimeoutError
 from ._ratelimit import fresh_rate_limit_locks
 from ._runtime import Bridge, DaemonExecutor
@@ -92,6 +93,7 @@ def _after_fork_in_child() -> None:
     BRIDGE.after_fork_in_child()
     forget_all_after_fork()
     fresh_rate_limit_locks()
+    fresh_cache_state()
     _callbacks, _callbacks_lock = None, threading.Lock()
 
 

@@ -86,3 +86,15 @@ def log_resend(method: str, url: URL) -> None:
             "kept-alive connection it went out on, before answering",
             method, safe_url(url),
         )  # fmt: skip
+
+
+def log_cache(method: str, url: URL, what: str) -> None:
+    """``Cache hit: GET https://h/x`` (or ``miss``, ``stale; revalidating``, ...)."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("Cache %s: %s %s", what, method, safe_url(url))
+
+
+def log_cache_problem(message: str) -> None:
+    """A store that failed (the request went to the network instead), in one line."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("Cache: %s", message)

@@ -338,6 +338,7 @@ class Request:
         "_engine_headers",
         "_url",
         "auth",
+        "cache",
         "content",
         "follow_redirects",
         "headers",
@@ -361,6 +362,7 @@ class Request:
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         tls: ssl.SSLContext | bool | None = None,
         proxy: URL | None = None,
+        cache: bool = True,
     ) -> None:
         if not isinstance(url, RequestURL):
             url = _to_request_url(url)
@@ -388,6 +390,8 @@ class Request:
         self.tls = tls if tls is None else _check_tls(tls)
         #: This request's own proxy (``proxy=``), or None for the client's.
         self.proxy = None if proxy is None else check_proxy(proxy)
+        #: False: the client's cache is neither read nor written for this request.
+        self.cache = cache
         #: The headers the engine added when it sent this request (response.request shows
         #: them); dropped again if this request is sent once more, so that it goes out as
         #: it was made (the engine adds its own anew: Host, Content-Length, a boundary).
@@ -418,6 +422,7 @@ class Request:
         new.max_body_size = self.max_body_size
         new.tls = self.tls
         new.proxy = self.proxy
+        new.cache = self.cache
         new._engine_headers = self._engine_headers
         return new
 
@@ -483,6 +488,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "max_body_size": check_body_limit,
     "tls": _check_tls,
     "proxy": lambda value: None if value is None else check_proxy(value),
+    "cache": functools.partial(check_bool, "cache"),
 }
 
 
@@ -539,10 +545,12 @@ class ResponseBase:
     __slots__ = (
         "_encoding",
         "attempts",
+        "from_cache",
         "headers",
         "history",
         "reason",
         "request",
+        "revalidated",
         "status_code",
         "url",
     )
@@ -554,6 +562,8 @@ class ResponseBase:
     request: Request
     history: list[Response]
     attempts: int
+    from_cache: bool
+    revalidated: bool
     _encoding: str | None
 
     def _copy_base(self, source: ResponseBase) -> None:
@@ -572,6 +582,10 @@ class ResponseBase:
         self.history = source.history
         #: How many times the request was sent to get this response (see ``Response``).
         self.attempts = source.attempts
+        #: True for a response the client's cache answered with (see ``Response``).
+        self.from_cache = source.from_cache
+        #: True when the cache checked its stored response with the server (a 304).
+        self.revalidated = source.revalidated
         self._encoding = source._encoding
 
     @property
@@ -789,8 +803,14 @@ class Response(ResponseBase):
         self.elapsed = elapsed if elapsed is not None else datetime.timedelta(0)
         #: The redirect responses that led here, oldest first.
         self.history = history if history is not None else []
-        #: How many times this request was sent to get this response (1 + retries).
+        #: How many times this request was sent to get this response (1 + retries; 0
+        #: for a fresh answer from the cache).
         self.attempts = attempts
+        #: True when the client's cache answered: a stored response, fresh, revalidated
+        #: with the server (then ``revalidated`` is True too) or served stale.
+        self.from_cache = False
+        #: True when the stored response was checked with the server first (a 304).
+        self.revalidated = False
         self._json_loads = json_loads
         self._encoding = None
         self._text: tuple[str | None, str] | None = None

@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from http.cookiejar import CookieJar
 
     from ._auth import Auth
+    from ._cache import Cache
     from ._models import Request, Retry, Timeout
     from ._ratelimit import RateLimit
 
 __all__ = [
     "AuthTypes",
+    "CacheTypes",
     "CertTypes",
     "CookieTypes",
     "HeaderTypes",
@@ -44,6 +46,7 @@ AuthTypes: TypeAlias = "tuple[str, str] | Auth | Callable[[Request], Any] | None
 TimeoutTypes: TypeAlias = "float | tuple[float | None, float | None] | Timeout | None"
 RetryTypes: TypeAlias = "int | Retry"
 RateLimitTypes: TypeAlias = "float | RateLimit | Mapping[str, RateLimit | float] | None"
+CacheTypes: TypeAlias = "bool | str | PathLike[str] | Cache | None"
 VerifyTypes: TypeAlias = "bool | str | PathLike[str] | ssl.SSLContext"
 CertTypes: TypeAlias = "str | tuple[str, str] | None"
 RequestContent: TypeAlias = "bytes | str | Iterable[bytes] | AsyncIterable[bytes] | IO[bytes]"
@@ -72,3 +75,4 @@ class RequestOptions(TypedDict, total=False):
     verify: VerifyTypes
     cert: CertTypes
     proxy: URLTypes
+    cache: bool

@@ -5,13 +5,14 @@ import os
 import pathlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from mylib._cache import Cache
 from mylib._cookies import Cookies
 from mylib._limits import Limits
 from mylib._map import MapResult
 from mylib._models import Request, Response
 from mylib._stream import StreamContext
 from mylib._transports.base import AsyncTransport
-from mylib._types import AuthTypes, CertTypes, CookieTypes, HeaderTypes, QueryParamTypes, RateLimitTypes, RequestOptions, RetryTypes, TimeoutTypes, URLTypes, VerifyTypes
+from mylib._types import AuthTypes, CacheTypes, CertTypes, CookieTypes, HeaderTypes, QueryParamTypes, RateLimitTypes, RequestOptions, RetryTypes, TimeoutTypes, URLTypes, VerifyTypes
 from todo_client._async import Todo
 from types import TracebackType
 from typing import Any, Self, Unpack
@@ -61,6 +62,7 @@ class SyncTodoClient:
         max_body_size: int | None = ...,
         rate_limit: RateLimitTypes = ...,
         limits: Limits | None = ...,
+        cache: CacheTypes = ...,
     ) -> None: ...
     def aclose(self) -> None: ...
     def as_completed(
@@ -80,6 +82,8 @@ class SyncTodoClient:
         url: URLTypes,
         **options: Unpack[RequestOptions],
     ) -> Request: ...
+    @property
+    def cache(self) -> Cache | None: ...
     @property
     def closed(self) -> bool: ...
     def complete(self, todo_id: int, done: bool = ...) -> Todo: ...

@@ -19,8 +19,10 @@ is off costs nothing per request: :func:`steps_for`.)
   were dropped at; the 401s it answered go into ``history`` (``auth.py``).
 * **cookies** gives each hop the client's cookies for its URL (``cookies.py``); the hop
   keeps those every response sets.
-* a **cache** step goes here (between cookies and retries): a fresh hit answers without
-  an attempt, and each hop of a redirect chain is looked up on its own.
+* **cache** answers from the client's HTTP cache when RFC 9111 allows, and stores what
+  may be stored (between cookies and retries: a fresh hit answers without an attempt, and
+  each hop of a redirect chain is looked up on its own); it is in the chain only of a
+  client with a ``cache`` (``cache.py``, over ``mylib/_cache``).
 * **retries** sends again on connection failures and retryable statuses, with backoff and
   ``Retry-After``, never past the total timeout (``retry.py``).
 * **rate limit** (inside retries, so every attempt takes a slot) waits for the origin's
@@ -48,7 +50,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from . import auth, cookies, hop, rate_limit, redirects, retry
+from . import auth, cache, cookies, hop, rate_limit, redirects, retry
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -98,9 +100,15 @@ ORDER: tuple[Step, ...] = (redirects.step, auth.step, cookies.step, retry.step)
 def steps_for(config: ClientConfig) -> tuple[Step, ...]:
     """The steps of a client with ``config``: :data:`ORDER` and the optional ones it uses,
     each in its place."""
-    if config.rate_limit is None:
+    if config.rate_limit is None and config.cache is None:
         return ORDER
-    return (*ORDER, rate_limit.step)
+    steps: list[Step] = [redirects.step, auth.step, cookies.step]
+    if config.cache is not None:
+        steps.append(cache.step)
+    steps.append(retry.step)
+    if config.rate_limit is not None:
+        steps.append(rate_limit.step)
+    return tuple(steps)
 
 
 def chain(steps: Sequence[Step] = ORDER, last: Handler = hop.send) -> Handler:

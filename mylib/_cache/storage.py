@@ -1,0 +1,264 @@
+"""A cache's store (hishel's SQLite or Redis storage) and every call made on it.
+
+Everything here is blocking and runs in the cache's worker threads (:func:`in_worker`), never
+on an event loop: opening the file (creating its folder and tables, switching it to WAL),
+reading entries and bodies, writing them. The workers are daemon threads of their own, not a
+loop's default executor, which also resolves host names: a slow disk must not hold up DNS.
+
+No call raises: a storage failure is a miss, or a response served but not stored, with a
+DEBUG line on the ``"mylib"`` logger. A store that cannot be opened at all (not a database,
+someone else's tables, locked for longer than SQLite's busy timeout) is marked broken for
+this process, with one DEBUG line, and every request then goes to the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import hishel
+
+from .._logging import log_cache_problem
+from .._runtime import DaemonExecutor
+
+if TYPE_CHECKING:
+    from . import Cache
+
+__all__ = [
+    "MAX_ENTRY",
+    "clear",
+    "forget_after_fork",
+    "in_worker",
+    "lookup",
+    "read_entry",
+    "remove",
+    "store",
+    "update",
+]
+
+T = TypeVar("T")
+
+#: Responses larger than this are served but not stored (bytes).
+MAX_ENTRY = 64 << 20
+#: Every Redis key of mylib's caches starts with this.
+REDIS_PREFIX = "mylib-cache"
+#: How long a Redis call may take before it counts as failed (seconds): a dead Redis server
+#: costs a request that long, then it is a miss.
+REDIS_TIMEOUT = 5.0
+
+_pool: DaemonExecutor | None = None
+_pool_lock = threading.Lock()
+#: Stores a forked child inherited: never used there, and never closed either (closing a
+#: SQLite connection in the child could disturb the parent's locks), so kept alive here.
+_ABANDONED: list[Any] = []
+
+
+def _workers() -> DaemonExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = DaemonExecutor(max_workers=4, name="mylib-cache")
+        return _pool
+
+
+async def in_worker(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a cache worker thread, awaited from the running loop."""
+    return await asyncio.get_running_loop().run_in_executor(_workers(), fn, *args)
+
+
+def forget_after_fork() -> None:
+    """In a forked child: the parent's worker threads did not survive the fork."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+# -- hishel's error lines, demoted ------------------------------------------------------------
+
+
+class _Demote(logging.Filter):
+    """hishel's storages log a failure with ``logger.exception``: an ERROR with a traceback,
+    which Python's last-resort handler prints to stderr when logging is not configured. For
+    mylib a storage failure is a miss, so it becomes one DEBUG line, its cause appended."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG:
+            error = record.exc_info[1] if record.exc_info else None
+            message = record.getMessage()
+            if error is not None:
+                message = f"{message}: {type(error).__name__}: {error}"
+            record.msg, record.args = message, None
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+for _name in ("hishel._core._storages._sync_sqlite", "hishel._core._storages._sync_redis"):
+    logging.getLogger(_name).addFilter(_Demote())
+del _name
+
+
+# -- opening ------------------------------------------------------------------------------------
+
+
+def _store_of(cache: Cache) -> Any:
+    """The cache's store in this process, opened now if it is not yet; None if it cannot be
+    used (said once, at DEBUG)."""
+    pid = os.getpid()
+    with cache._lock:
+        if cache._pid != pid:  # first use, or the first in a forked child
+            if cache._store is not None:
+                _ABANDONED.append(cache._store)
+            cache._store, cache._broken, cache._pid = None, None, pid
+        if cache._store is None and cache._broken is None:
+            try:
+                cache._store = _open(cache)
+            except Exception as exc:  # any failure: the cache is off, said once
+                cache._broken = f"{type(exc).__name__}: {exc}"
+                log_cache_problem(
+                    f"the cache at {cache!r} cannot be used ({cache._broken}); requests go "
+                    "to the network"
+                )
+        return cache._store
+
+
+def _open(cache: Cache) -> Any:
+    if cache._kind == "redis":
+        import redis
+
+        client = redis.Redis.from_url(
+            cache.location, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+        )
+        return hishel.RedisStorage(
+            client, default_ttl=cache.ttl, max_stream_size=MAX_ENTRY, key_prefix=REDIS_PREFIX
+        )
+    if cache._kind == "sqlite":
+        Path(cache.location).parent.mkdir(parents=True, exist_ok=True)
+    # Our own connection, so that hishel makes no folder and writes no .gitignore next to
+    # the user's file; autocommit, as hishel opens its own.
+    connection = sqlite3.connect(
+        cache.location, check_same_thread=False, isolation_level=None, timeout=5.0
+    )
+    try:
+        storage = hishel.SqliteStorage(
+            connection=connection, default_ttl=cache.ttl, max_stream_size=MAX_ENTRY
+        )
+        # Creates the tables now, and raises for a file it cannot use (hishel's lookups
+        # would otherwise report it on every request).
+        storage._ensure_connection()
+    except BaseException:
+        connection.close()
+        raise
+    return storage
+
+
+# -- the calls ------------------------------------------------------------------------------------
+
+
+def lookup(
+    cache: Cache, request: hishel.Request, key: str
+) -> tuple[hishel.State, bytes | None]:
+    """hishel's decision for ``request`` over the entries under ``key``, and for a hit the
+    stored body (read here too, so a hit costs one worker call)."""
+    idle = hishel.IdleClient(options=cache._options)
+    storage = _store_of(cache)
+    if storage is None:
+        return idle.next(request, []), None
+    try:
+        entries = storage.get_entries(key)
+    except Exception as exc:  # hishel swallows most; a miss either way
+        log_cache_problem(f"cache lookup failed, a miss: {type(exc).__name__}: {exc}")
+        entries = []
+    state = idle.next(request, entries)
+    if isinstance(state, hishel.FromCache):
+        body = read_entry(state.entry)
+        if body is None:
+            return idle.next(request, []), None
+        return state, body
+    return state, None
+
+
+def read_entry(entry: hishel.Entry) -> bytes | None:
+    """The stored body of ``entry``, or None if it cannot be read (removed meanwhile)."""
+    stream = entry.response.stream
+    try:
+        return b"".join(stream) if isinstance(stream, Iterable) else b""
+    except Exception as exc:
+        log_cache_problem(f"a stored body could not be read: {type(exc).__name__}: {exc}")
+        return None
+
+
+def store(
+    cache: Cache, request: hishel.Request, response: hishel.Response, key: str, body: bytes
+) -> bool:
+    """Store ``response`` with ``body`` under ``key``; whether it was."""
+    if len(body) > MAX_ENTRY:
+        return False
+    storage = _store_of(cache)
+    if storage is None:
+        return False
+    try:
+        entry = storage.create_entry(
+            request, replace(response, stream=_once(body)), key, ttl=cache.ttl
+        )
+        saving = entry.response.stream
+        assert isinstance(saving, Iterator)
+        for _ in saving:  # the storage writes the body as it is read
+            pass
+    except Exception as exc:
+        log_cache_problem(f"a response could not be stored: {type(exc).__name__}: {exc}")
+        return False
+    return True
+
+
+def _once(body: bytes) -> Iterator[bytes]:
+    yield body
+
+
+def update(
+    cache: Cache, entries: list[hishel.Entry], serve: hishel.Entry
+) -> bytes | None:
+    """Replace the stored headers of ``entries`` (a 304 refreshed them) and return the body
+    of ``serve``, or None if it is gone."""
+    storage = _store_of(cache)
+    if storage is None:
+        return None
+    for entry in entries:
+        storage.update_headers(entry.id, entry.response.headers)
+    return read_entry(serve)
+
+
+def remove(cache: Cache, ids: list[uuid.UUID]) -> None:
+    """Invalidate the entries ``ids`` (an unsafe method succeeded on their URL)."""
+    storage = _store_of(cache)
+    if storage is not None:
+        for entry_id in ids:
+            storage.remove_entry(entry_id)
+
+
+def clear(cache: Cache) -> None:
+    """Remove every entry of the cache's store (in the calling thread)."""
+    storage = _store_of(cache)
+    if storage is None:
+        return
+    if cache._kind == "redis":
+        client = storage._client
+        batch: list[Any] = []
+        for name in client.scan_iter(match=f"{REDIS_PREFIX}:*", count=500):
+            batch.append(name)
+            if len(batch) >= 500:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+        return
+    with storage._lock:  # hishel's, held around every use of the connection
+        storage.connection.execute("DELETE FROM streams")
+        storage.connection.execute("DELETE FROM entries")
