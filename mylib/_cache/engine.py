@@ -69,6 +69,7 @@ async def answer(cache: Cache, send: Handler, request: Request, call: Call) -> R
     which = (request.method, key)
     flight = flights.get(which)
     if flight is not None:
+        log_cache(request.method, request.url.parsed, "wait for the identical request in flight")
         await _wait_for(flight)
         # The leader's answer is stored (a hit now), or it was not and this goes out alone.
         return (await _run(cache, send, request, call, key, loop.time()))[0]

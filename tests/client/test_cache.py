@@ -1,0 +1,545 @@
+"""The HTTP cache (``cache=``), end to end against a real loopback origin and real SQLite
+files: what RFC 9111 says is stored, served, revalidated and invalidated; what mylib adds
+(collapsing, only-if-cached, stale-if-error, credential safety); and that a broken store
+only ever costs a request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mylib
+from tests._subproc import assert_silent, run_python
+from tests.client._cache_origin import CacheOrigin, origin
+from tests.client._support import make_client
+
+__all__ = ["make_client", "origin"]
+
+
+@pytest.fixture
+def cache_file(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / "http.sqlite"
+
+
+def test_a_fresh_response_is_answered_from_the_cache_without_a_request(
+    make_client: Any, origin: CacheOrigin, cache_file: Path
+) -> None:
+    client = make_client(origin.url, cache=mylib.Cache(cache_file))
+    first = client.get("/fresh?tag=fresh")
+    second = client.get("/fresh?tag=fresh")
+    assert (first.from_cache, second.from_cache) == (False, True)
+    assert first.json() == second.json() == {"n": 1}
+    assert second.status_code == 200 and second.headers["Cache-Control"] == "max-age=3600"
+    assert second.attempts == 0 and first.attempts == 1
+    assert second.request.url == first.request.url and second.url == first.url
+    assert origin.count("/fresh", "fresh") == 1
+    assert cache_file.is_file()
+
+
+def test_etag_revalidation_sends_if_none_match_and_serves_the_stored_body_on_304(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    first = client.get("/etag?tag=rv")
+    again = client.get("/etag?tag=rv")
+    assert first.text == again.text == "tagged body"
+    assert (first.from_cache, first.revalidated) == (False, False)
+    assert (again.from_cache, again.revalidated, again.status_code) == (True, True, 200)
+    assert again.attempts == 1
+    seen = origin.seen[("/etag", "rv")]
+    assert len(seen) == 2 and "If-None-Match" not in seen[0]
+    assert seen[1]["If-None-Match"] == '"v1"'
+
+
+def test_last_modified_revalidation_sends_if_modified_since(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    client.get("/lastmod?tag=lm")
+    again = client.get("/lastmod?tag=lm")
+    assert again.text == "dated body" and again.revalidated
+    assert origin.seen[("/lastmod", "lm")][1]["If-Modified-Since"].endswith("10:00:00 GMT")
+
+
+def test_vary_accept_keeps_one_entry_per_accept_value(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    texts = [
+        client.get("/vary?tag=v", headers={"Accept": accept}).text
+        for accept in ("text/plain", "application/json", "text/plain", "application/json")
+    ]
+    assert texts == ["text/plain", "application/json", "text/plain", "application/json"]
+    assert origin.count("/vary", "v") == 2
+
+
+def test_no_store_is_never_stored(make_client: Any, origin: CacheOrigin) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    answers = [client.get("/nostore?tag=ns") for _ in range(3)]
+    assert [r.text for r in answers] == ["1", "2", "3"]
+    assert not any(r.from_cache for r in answers)
+
+
+def test_a_request_no_store_is_not_stored(make_client: Any, origin: CacheOrigin) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    client.get("/fresh?tag=rns", headers={"Cache-Control": "no-store"})
+    assert not client.get("/fresh?tag=rns").from_cache
+    assert origin.count("/fresh", "rns") == 2
+
+
+def test_max_age_1_expires_and_the_stale_entry_is_revalidated(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    # The origin dates its answer 10 s back: with max-age=1 it is stored already stale, as
+    # one stored a second ago would be now (no waiting on the clock).
+    client = make_client(origin.url, cache=":memory:")
+    client.get("/expired?tag=e")
+    again = client.get("/expired?tag=e")
+    assert again.text == "expired body" and again.revalidated
+    assert origin.seen[("/expired", "e")][1]["If-None-Match"] == '"e1"'
+
+
+def test_only_if_cached_gives_504_without_a_request_on_a_miss_and_the_entry_on_a_hit(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    only = {"Cache-Control": "only-if-cached"}
+    miss = client.get("/fresh?tag=oic", headers=only)
+    assert miss.status_code == 504 and not miss.from_cache
+    assert origin.count("/fresh", "oic") == 0
+    client.get("/fresh?tag=oic")
+    hit = client.get("/fresh?tag=oic", headers=only)
+    assert hit.status_code == 200 and hit.from_cache
+    assert origin.count("/fresh", "oic") == 1
+
+
+def test_a_request_no_cache_revalidates_a_fresh_entry(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    client.get("/fresh?tag=nc")
+    forced = client.get("/fresh?tag=nc", headers={"Cache-Control": "no-cache"})
+    assert forced.json() == {"n": 2} and not forced.from_cache
+    assert origin.count("/fresh", "nc") == 2
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_an_unsafe_method_invalidates_what_is_stored_for_its_url(
+    make_client: Any, origin: CacheOrigin, method: str
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    tag = f"inv-{method}"
+    client.get(f"/fresh?tag={tag}")
+    assert client.get(f"/fresh?tag={tag}").from_cache
+    assert client.request(method, f"/fresh?tag={tag}").text == "changed"
+    after = client.get(f"/fresh?tag={tag}")
+    assert not after.from_cache and after.json() == {"n": 3}
+
+
+def test_cache_false_on_a_request_neither_reads_nor_writes(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    client.get("/fresh?tag=off", cache=False)
+    first = client.get("/fresh?tag=off")
+    assert not first.from_cache  # the first was not stored
+    assert not client.get("/fresh?tag=off", cache=False).from_cache  # nor read
+    assert client.get("/fresh?tag=off").from_cache
+    assert origin.count("/fresh", "off") == 3
+
+
+def test_clear_empties_the_store(make_client: Any, origin: CacheOrigin, cache_file: Path) -> None:
+    client = make_client(origin.url, cache=cache_file)
+    client.get("/fresh?tag=clr")
+    assert client.get("/fresh?tag=clr").from_cache
+    client.cache.clear()
+    assert not client.get("/fresh?tag=clr").from_cache
+    assert origin.count("/fresh", "clr") == 2
+
+
+def test_head_and_get_are_stored_apart(make_client: Any, origin: CacheOrigin) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    head = client.head("/fresh?tag=hg")
+    get = client.get("/fresh?tag=hg")
+    assert head.content == b"" and not get.from_cache and get.json() == {"n": 2}
+    assert client.head("/fresh?tag=hg").from_cache and client.get("/fresh?tag=hg").from_cache
+
+
+# -- collapsing ------------------------------------------------------------------------------
+
+
+class _Lines(logging.Handler):
+    """Counts the mylib log lines that contain ``needle``, and wakes a waiter at ``wanted``."""
+
+    def __init__(self, needle: str, wanted: int) -> None:
+        super().__init__(logging.DEBUG)
+        self.needle, self.wanted, self.count = needle, wanted, 0
+        self.reached = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.needle in record.getMessage():
+            self.count += 1
+            if self.count >= self.wanted:
+                self.reached.set()
+
+
+def test_twenty_threads_asking_at_once_send_one_request(origin: CacheOrigin) -> None:
+    client = mylib.Client(origin.url, cache=":memory:")
+    logger = logging.getLogger("mylib")
+    waiting = _Lines("wait for the identical request in flight", 19)
+    logger.addHandler(waiting)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    results: list[mylib.Response] = []
+    try:
+        threads = [
+            threading.Thread(target=lambda: results.append(client.get("/wait?tag=t20")))
+            for _ in range(20)
+        ]
+        for thread in threads:
+            thread.start()
+        # The origin holds the one request until the 19 others are waiting for it.
+        assert waiting.reached.wait(30), f"only {waiting.count} waited"
+        origin.release("t20")
+        for thread in threads:
+            thread.join(30)
+    finally:
+        logger.removeHandler(waiting)
+        logger.setLevel(level)
+    assert origin.count("/wait", "t20") == 1
+    assert len(results) == 20 and {r.json()["n"] for r in results} == {1}
+    assert sum(r.from_cache for r in results) == 19
+
+
+def test_a_map_of_1000_urls_with_100_distinct_sends_100_requests(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    urls = [f"/fresh?tag=map&i={i % 100}" for i in range(1000)]
+    results = client.map("GET", urls, concurrency=50)
+    assert [r.url for r in results] == [f"{origin.url}{u}" for u in urls]
+    assert sum(not r.from_cache for r in results) == 100
+    assert origin.count("/fresh", "map") == 100
+
+
+def test_as_completed_collapses_too(origin: CacheOrigin) -> None:
+    client = mylib.Client(origin.url, cache=":memory:")
+    urls = [f"/fresh?tag=asc&i={i % 10}" for i in range(200)]
+    answers = list(client.as_completed("GET", urls, concurrency=20))
+    assert len(answers) == 200 and origin.count("/fresh", "asc") == 10
+
+
+def test_an_uncacheable_answer_lets_the_waiters_go_on_their_own(origin: CacheOrigin) -> None:
+    client = mylib.Client(origin.url, cache=":memory:")
+    results = client.map("GET", ["/nostore?tag=alone"] * 20, concurrency=20)
+    assert sorted(int(r.text) for r in results) == list(range(1, 21))
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+
+def test_a_stream_is_stored_once_read_to_the_end_and_a_stored_one_streams(
+    origin: CacheOrigin, cache_file: Path
+) -> None:
+    client = mylib.Client(origin.url, cache=cache_file)
+    with client.stream("GET", "/big?tag=s") as r:
+        assert not r.from_cache
+        first = b"".join(r.iter_bytes())
+    assert len(first) == 1 << 20
+    with client.stream("GET", "/big?tag=s") as r:
+        assert r.from_cache
+        again = b"".join(r.iter_bytes(65536))
+    assert again == first and client.get("/big?tag=s").content == first
+    assert origin.count("/big", "s") == 1
+
+
+def test_a_stream_closed_early_is_not_stored(origin: CacheOrigin) -> None:
+    client = mylib.Client(origin.url, cache=":memory:")
+    with client.stream("GET", "/big?tag=early") as r:
+        next(r.iter_bytes(1024))
+    assert not client.get("/big?tag=early").from_cache
+    assert origin.count("/big", "early") == 2
+
+
+def test_an_async_stream_is_stored_and_served(origin: CacheOrigin) -> None:
+    async def main() -> tuple[bool, bool, int]:
+        client = mylib.AsyncClient(origin.url, cache=":memory:")
+        async with client.stream("GET", "/big?tag=as") as r:
+            size = len(await r.aread())
+        async with client.stream("GET", "/big?tag=as") as again:
+            body = b"".join([piece async for piece in again.aiter_bytes()])
+        return r.from_cache, again.from_cache, size + len(body)
+
+    assert asyncio.run(main()) == (False, True, 2 << 20)
+    assert origin.count("/big", "as") == 1
+
+
+# -- offline tolerance --------------------------------------------------------------------------
+
+
+def test_stale_if_error_serves_the_stale_entry_when_the_server_is_down(
+    make_client: Any, tmp_path: Path
+) -> None:
+    down = CacheOrigin()
+    client = make_client(down.url, cache=mylib.Cache(tmp_path / "c.sqlite", stale_if_error=True))
+    assert client.get("/expired?tag=down").text == "expired body"
+    down.stop()
+    served = client.get("/expired?tag=down")
+    assert served.text == "expired body" and served.from_cache and not served.revalidated
+    with pytest.raises(mylib.ConnectError):
+        client.get("/expired?tag=other")  # nothing stored: the error stands
+
+
+def test_stale_if_error_serves_the_stale_entry_on_a_5xx(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=mylib.Cache(":memory:", stale_if_error=True))
+    client.get("/flaky?tag=5xx")
+    served = client.get("/flaky?tag=5xx")
+    assert served.status_code == 200 and served.text == "good body" and served.from_cache
+    assert origin.count("/flaky", "5xx") == 2
+
+
+def test_the_stale_if_error_directive_allows_it_without_the_option(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    allowed = {"tag": "dir", "cc": "stale-if-error=3600"}
+    client.get("/flaky", params=allowed)
+    assert client.get("/flaky", params=allowed).text == "good body"
+    client.get("/flaky?tag=nodir")
+    assert client.get("/flaky?tag=nodir").status_code == 503  # not allowed: the 503 stands
+
+
+# -- safety -------------------------------------------------------------------------------------
+
+
+def test_an_answer_to_credentials_is_stored_only_when_it_says_so(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:", auth=mylib.BearerAuth("token-1"))
+    client.get("/fresh?tag=auth")
+    assert not client.get("/fresh?tag=auth").from_cache  # max-age alone: not stored
+    client.get("/public?tag=auth")
+    assert client.get("/public?tag=auth").from_cache
+    client.get("/private?tag=auth")
+    assert client.get("/private?tag=auth").from_cache  # private, in a private cache
+    # Another user's credentials never get the first one's answer.
+    other = client.get("/private?tag=auth", auth=mylib.BearerAuth("token-2"))
+    assert not other.from_cache and other.text == "2"
+
+
+def test_a_shared_cache_never_stores_a_private_answer(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=mylib.Cache(":memory:", shared=True))
+    client.get("/private?tag=shared")
+    assert not client.get("/private?tag=shared").from_cache
+    client.get("/public?tag=shared")
+    assert client.get("/public?tag=shared").from_cache
+
+
+def test_no_secret_reaches_the_file_or_the_log(
+    origin: CacheOrigin, cache_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = mylib.Client(origin.url, cache=cache_file, auth=mylib.BearerAuth("tok-SECRET-1"))
+    with caplog.at_level(logging.DEBUG):
+        client.get("/public?tag=sec&api_key=key-SECRET-2")
+        client.get("/cookie?tag=sec&session=cookie-SECRET-3")
+        assert client.get("/public?tag=sec&api_key=key-SECRET-2").from_cache
+        client.get("/fresh?tag=sec", cookies={"c": "jar-SECRET-4"})
+    assert client.cookies["session"] == "cookie-SECRET-3"  # the jar got it, the store not
+    del client
+    stored = b"".join(p.read_bytes() for p in cache_file.parent.iterdir())
+    assert b"SECRET" not in stored and len(stored) > 4096
+    assert "SECRET" not in caplog.text and "Cache hit" in caplog.text
+
+
+def _stderr_free_run(code: str, **env: str) -> str:
+    proc = run_python(code, env_extra=env)
+    assert_silent(proc)
+    return proc.stdout
+
+
+def test_a_corrupt_sqlite_file_falls_back_to_the_network_in_silence(
+    origin: CacheOrigin, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.sqlite"
+    broken.write_bytes(b"this is not a database" * 100)
+    out = _stderr_free_run(f"""
+        import logging, warnings
+        warnings.simplefilter("error")
+        import mylib
+        lines = []
+        class Keep(logging.Handler):
+            def emit(self, record): lines.append(record.getMessage())
+        logging.getLogger().addHandler(Keep())
+        logging.getLogger("mylib").setLevel(logging.DEBUG)
+        client = mylib.Client({origin.url!r}, cache={str(broken)!r})
+        answers = [client.get("/fresh?tag=corrupt") for _ in range(3)]
+        print([r.from_cache for r in answers], [r.json()["n"] for r in answers])
+        print(sum("cannot be used" in line for line in lines))
+    """)
+    assert out.splitlines() == ["[False, False, False] [1, 2, 3]", "1"]
+    assert broken.read_bytes().startswith(b"this is not a database")  # left as it was
+
+
+def test_a_locked_sqlite_file_falls_back_to_the_network_in_silence(
+    origin: CacheOrigin, tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked.sqlite"
+    holder = sqlite3.connect(locked, isolation_level=None)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        out = _stderr_free_run(f"""
+            import mylib
+            client = mylib.Client({origin.url!r}, cache={str(locked)!r})
+            answers = [client.get("/fresh?tag=locked") for _ in range(2)]
+            print([r.status_code for r in answers], [r.from_cache for r in answers])
+        """)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert out.splitlines() == ["[200, 200] [False, False]"]
+
+
+# -- across processes ---------------------------------------------------------------------------
+
+
+_NOTEBOOK = """
+    import mylib
+    client = mylib.Client({url!r}, cache=True)
+    for page in range(5):
+        client.get("/fresh", params={{"tag": "notebook", "page": page}}).raise_for_status()
+    print(client.cache.location)
+"""
+
+
+def test_a_notebook_rerun_in_a_fresh_process_sends_nothing(
+    origin: CacheOrigin, tmp_path: Path
+) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    first = _stderr_free_run(_NOTEBOOK.format(url=origin.url), **env)
+    assert origin.count("/fresh", "notebook") == 5
+    second = _stderr_free_run(_NOTEBOOK.format(url=origin.url), **env)
+    assert origin.count("/fresh", "notebook") == 5  # all five from the file
+    assert first == second == f"{tmp_path / 'xdg' / 'mylib' / 'http-cache.sqlite'}\n"
+
+
+def test_two_processes_share_a_redis_cache(origin: CacheOrigin, redis_url: str) -> None:
+    code = f"""
+        import mylib
+        client = mylib.Client({origin.url!r}, cache={redis_url!r})
+        print(client.get("/fresh?tag=redis").from_cache)
+    """
+    assert _stderr_free_run(code) == "False\n"
+    assert _stderr_free_run(code) == "True\n"
+    assert origin.count("/fresh", "redis") == 1
+
+
+def test_a_redis_cache_clears_and_keeps_no_secret(origin: CacheOrigin, redis_url: str) -> None:
+    import redis
+
+    client = mylib.Client(origin.url, cache=redis_url, auth=mylib.BearerAuth("tok-SECRET-5"))
+    client.get("/public?tag=redis-secret&token=q-SECRET-6")
+    assert client.get("/public?tag=redis-secret&token=q-SECRET-6").from_cache
+    server = redis.Redis.from_url(redis_url)
+    keys = server.keys("*")
+    assert keys and all(k.startswith(b"mylib-cache:") for k in keys)
+    dumped = b"".join(
+        b"".join(server.lrange(k, 0, -1)) if server.type(k) == b"list"
+        else b"".join(server.zrange(k, 0, -1)) if server.type(k) == b"zset"
+        else server.get(k) or b""
+        for k in keys
+    )  # fmt: skip
+    assert b"SECRET" not in dumped and b"SECRET" not in b"".join(keys)
+    client.cache.clear()
+    assert server.keys("*") == []
+    assert not client.get("/public?tag=redis-secret&token=q-SECRET-6").from_cache
+
+
+# -- the rest of the surface ----------------------------------------------------------------------
+
+
+def test_make_sync_wrappers_share_the_cache(origin: CacheOrigin) -> None:
+    class Api:
+        def __init__(self) -> None:
+            self.http = mylib.AsyncClient(origin.url, cache=":memory:")
+
+        async def item(self) -> bool:
+            return (await self.http.get("/fresh?tag=wrap")).from_cache
+
+    SyncApi = mylib.make_sync(Api)
+    api = SyncApi()
+    assert [api.item() for _ in range(3)] == [False, True, True]
+    assert origin.count("/fresh", "wrap") == 1
+
+
+def test_ttl_bounds_how_long_an_entry_is_kept(origin: CacheOrigin) -> None:
+    client = mylib.Client(origin.url, cache=mylib.Cache(":memory:", ttl=0.3))
+    client.get("/fresh?tag=ttl")
+    deadline = time.monotonic() + 10
+    while client.get("/fresh?tag=ttl").from_cache:  # max-age=3600, but ttl says 0.3 s
+        assert time.monotonic() < deadline, "the entry outlived its ttl"
+        time.sleep(0.05)
+    assert origin.count("/fresh", "ttl") == 2
+
+
+def test_a_cache_pickles_as_its_settings_and_says_where_it_is(tmp_path: Path) -> None:
+    cache = mylib.Cache(tmp_path / "p.sqlite", ttl=60, shared=True)
+    copy = pickle.loads(pickle.dumps(cache))
+    assert (copy.location, copy.ttl, copy.shared, copy.stale_if_error) == (
+        str(tmp_path / "p.sqlite"), 60.0, True, False
+    )
+    assert len(pickle.dumps(cache)) < 400
+    shown = repr(mylib.Cache("redis://:hunter2@127.0.0.1:6379/0"))
+    assert shown.startswith("mylib.Cache('redis://") and "hunter2" not in shown
+    assert mylib.Client(cache=cache).cache is cache and mylib.Client().cache is None
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "words"),
+    [
+        ({"ttl": -1}, ValueError, "ttl must be a positive number"),
+        ({"ttl": "1"}, TypeError, "ttl must be a number"),
+        ({"location": 5}, TypeError, "location must be a file path"),
+        ({"location": "ftp://host/x"}, ValueError, "is not a cache location"),
+        ({"shared": "yes"}, TypeError, "shared must be True or False"),
+    ],
+)
+def test_bad_cache_options_name_the_problem(
+    options: dict[str, Any], error: type[Exception], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        mylib.Cache(**options)
+
+
+def test_bad_cache_values_on_client_and_request_name_the_problem(origin: CacheOrigin) -> None:
+    with pytest.raises(TypeError, match=r"cache must be True, a mylib\.Cache"):
+        mylib.Client(cache=3.5)  # type: ignore[arg-type]
+    client = mylib.Client(origin.url, cache=":memory:")
+    with pytest.raises(TypeError, match="cache must be True or False"):
+        client.get("/fresh?tag=bad", cache="no")  # type: ignore[typeddict-item]
+
+
+def test_without_hishel_the_error_names_the_extra() -> None:
+    out = _stderr_free_run("""
+        import sys
+        sys.modules["hishel"] = None
+        import mylib
+        mylib.Client()  # no cache: nothing needs hishel
+        try:
+            mylib.Client(cache=True)
+        except ImportError as exc:
+            print(exc)
+    """)
+    assert "pip install 'mylib[cache]'" in out
