@@ -23,6 +23,8 @@ STREAM_CHUNK = 64 * 1024
 #: Served path -> expected body length.
 PATHS: dict[str, int] = {
     "/small.json": len(SMALL_JSON),
+    # The same body with Cache-Control: max-age=3600, for the cache cell.
+    "/cached.json": len(SMALL_JSON),
     "/1k": len(ONE_KIB),
     "/big": BIG_SIZE,
 }
@@ -35,6 +37,10 @@ CONC_VARIANTS = ("mylib-map", "requests-threads", "httpx-async", "aiohttp-gather
 STREAM_VARIANTS = ("mylib", "requests", "httpx", "aiohttp", "bridge")
 IMPORT_VARIANTS = ("mylib", "aiohttp", "requests", "httpx")
 FIRST_VARIANTS = ("mylib", "requests", "httpx", "aiohttp", "bridge", "raw-socket")
+#: Cache hits (mylib's cache in memory and in a SQLite file, httpx with hishel's transport in
+#: memory) against the network round trip of the plain clients on the same path.
+CACHE_VARIANTS = ("mylib-cache", "mylib-cache-file", "httpx-hishel", "mylib", "aiohttp",
+                  "requests")
 CLIENTS_VARIANTS = ("mylib", "requests", "httpx", "httpx-async", "aiohttp", "bridge")
 
 #: Which variant a cell's ratios are taken against: (native aiohttp, requests).
@@ -86,6 +92,9 @@ def all_cells() -> list[Cell]:
                          scheme, path, n, f"GET {path} over {scheme}, {n} in flight")
                 )
     cells += [
+        Cell("cache-hit-http-small", "seq", CACHE_VARIANTS, "req/s", "higher", "http",
+             "/cached.json", 1, "sequential GET of a fresh stored response (max-age=3600): the "
+             "cache variants answer from their store, the others go to the server"),
         Cell("stream-http-256m", "stream", STREAM_VARIANTS, "MiB/s", "higher", "http", "/big", 1,
              "stream 256 MiB in 64 KiB chunks to nowhere; extra: peak RSS growth"),
         Cell("import", "import", IMPORT_VARIANTS, "ms", "lower",

@@ -56,6 +56,7 @@ http {{
         ssl_session_cache shared:SSL:1m;
         root {d}/www;
         location = /1k {{ default_type application/octet-stream; }}
+        location = /cached.json {{ add_header Cache-Control "max-age=3600"; }}
         location = /big {{ default_type application/octet-stream; }}
     }}
 }}
@@ -136,6 +137,7 @@ def _write_content(d: Path) -> None:
     www = d / "www"
     www.mkdir()
     (www / "small.json").write_bytes(SMALL_JSON)
+    (www / "cached.json").write_bytes(SMALL_JSON)
     (www / "1k").write_bytes(ONE_KIB)
     with open(www / "big", "wb") as f:
         f.truncate(BIG_SIZE)
@@ -235,6 +237,10 @@ def _run_fallback(d: str, http_port: int, https_port: int) -> None:
     async def small(_: web.Request) -> web.Response:
         return web.Response(body=SMALL_JSON, content_type="application/json")
 
+    async def cached(_: web.Request) -> web.Response:
+        return web.Response(body=SMALL_JSON, content_type="application/json",
+                            headers={"Cache-Control": "max-age=3600"})
+
     async def one_k(_: web.Request) -> web.Response:
         return web.Response(body=ONE_KIB, content_type="application/octet-stream")
 
@@ -244,6 +250,7 @@ def _run_fallback(d: str, http_port: int, https_port: int) -> None:
     async def main() -> None:
         app = web.Application()
         app.router.add_get("/small.json", small)
+        app.router.add_get("/cached.json", cached)
         app.router.add_get("/1k", one_k)
         app.router.add_get("/big", big)
         runner = web.AppRunner(app, access_log=None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import os
 import socket
 import ssl
 import threading
@@ -69,6 +70,56 @@ def seq_mylib(t: Target, m: Meter) -> Result:
         return m.sync(one)
     finally:
         c.close()
+
+
+def _seq_mylib_cache(t: Target, m: Meter, location: str) -> Result:
+    mylib = import_mylib()
+    c = mylib.Client(base_url=t.base, cache=mylib.Cache(location))
+    c.cache.clear()
+    c.get(t.path)  # stored; every timed call is a hit
+
+    def one() -> int:
+        r = c.get(t.path)
+        check(r.status_code, len(r.content), t.size)
+        assert r.from_cache
+        return 1
+
+    try:
+        return m.sync(one)
+    finally:
+        c.close()
+
+
+def seq_mylib_cache(t: Target, m: Meter) -> Result:
+    return _seq_mylib_cache(t, m, ":memory:")
+
+
+def seq_mylib_cache_file(t: Target, m: Meter) -> Result:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mylib-bench-") as d:
+        return _seq_mylib_cache(t, m, os.path.join(d, "cache.sqlite"))
+
+
+def seq_httpx_hishel(t: Target, m: Meter) -> Result:
+    import sqlite3
+
+    import hishel
+    import httpx
+    from hishel.httpx import CacheTransport
+
+    storage = hishel.SqliteStorage(connection=sqlite3.connect(":memory:", check_same_thread=False))
+    transport = CacheTransport(httpx.HTTPTransport(), storage=storage, rfc=True)
+    with httpx.Client(base_url=t.base, transport=transport) as c:
+        c.get(t.path)
+
+        def one() -> int:
+            r = c.get(t.path)
+            check(r.status_code, len(r.content), t.size)
+            assert r.extensions["caching"]["from_cache"]
+            return 1
+
+        return m.sync(one)
 
 
 def conc_mylib(t: Target, m: Meter) -> Result:
@@ -370,6 +421,8 @@ def seq_raw_socket(t: Target, m: Meter) -> Result:
 SEQ: dict[str, Callable[[Target, Meter], Result]] = {
     "mylib": seq_mylib, "requests": seq_requests, "httpx": seq_httpx,
     "aiohttp": seq_aiohttp, "bridge": seq_bridge, "raw-socket": seq_raw_socket,
+    "mylib-cache": seq_mylib_cache, "mylib-cache-file": seq_mylib_cache_file,
+    "httpx-hishel": seq_httpx_hishel,
 }
 CONC: dict[str, Callable[[Target, Meter], Result]] = {
     "mylib-map": conc_mylib, "requests-threads": conc_requests_threads,

@@ -31,6 +31,12 @@ The invariants, and why they hold:
   A leader whose answer was not stored (or was a stream, which is stored once read to its
   end) lets the waiters go to the network on their own, so uncacheable requests are not
   serialized.
+* **The last second's fresh hits skip the store.** A response found fresh is also kept in
+  memory (at most 256 of them, of up to 1 MiB each) for the rest of its freshness, but at
+  most one second: an identical request (same method, key and ``Vary`` values, no
+  ``Cache-Control`` of its own) in that time is answered on the loop, without a worker
+  call. Anything this process stores, invalidates or clears for a key drops it at once;
+  what another process does to a shared store is seen within that second.
 * **One store per process.** It is opened on first use, in the process that uses it; a
   forked child opens its own (the parent's SQLite connection is never used, nor closed, in
   the child). A pickled Cache is its settings.
@@ -204,6 +210,9 @@ class Cache:
         #: Identical requests in flight, per event loop (see the module's docstring).
         self._flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]]
         self._flights = weakref.WeakKeyDictionary()
+        #: Fresh hits of the last second, answered on the loop without the store
+        #: (``engine.py``): (method, key) -> entry.
+        self._hot: dict[tuple[str, str], Any] = {}
         self._answer: Callable[[Handler, Request, Call], Awaitable[Response]] = (
             functools.partial(engine.answer, self)
         )
@@ -278,4 +287,5 @@ def fresh_cache_state() -> None:
     for cache in list(_CACHES):
         cache._lock = threading.Lock()
         cache._flights = weakref.WeakKeyDictionary()
+        cache._hot = {}
     forget_after_fork()

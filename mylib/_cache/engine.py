@@ -13,9 +13,11 @@ A streamed response is stored once it was read to its end (:class:`_SavingBody`)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import functools
 import hashlib
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +43,62 @@ __all__ = ["answer", "options_for"]
 
 #: The methods whose responses are stored (and whose identical requests collapse).
 _STORED_METHODS = ("GET", "HEAD")
+#: The hot set (see the package's docstring): how long at most, how many, how large.
+HOT_SECONDS = 1.0
+HOT_ENTRIES = 256
+HOT_BODY = 1 << 20
 
 
 def options_for(shared: bool) -> hishel.CacheOptions:
     """hishel's options for a shared (or private) cache."""
     return hishel.CacheOptions(shared=shared, supported_methods=list(_STORED_METHODS))
+
+
+class _Hot:
+    """A fresh hit kept in memory: the ``Vary`` values it was found for, until when."""
+
+    __slots__ = ("body", "response", "until", "vary")
+
+    def __init__(
+        self, vary: tuple[tuple[str, Any], ...], response: hishel.Response, body: bytes,
+        until: float,
+    ) -> None:
+        self.vary, self.response, self.body, self.until = vary, response, body, until
+
+
+def _hot_hit(cache: Cache, which: tuple[str, str], sent: hishel.Request) -> _Hot | None:
+    hot: _Hot | None = cache._hot.get(which)
+    if hot is None:
+        return None
+    if hot.until <= time.monotonic():
+        cache._hot.pop(which, None)
+        return None
+    for name, value in hot.vary:
+        if sent.headers.get_list(name) != value:
+            return None
+    return hot
+
+
+def _keep_hot(
+    cache: Cache, which: tuple[str, str], sent: hishel.Request, kept: hishel.Response,
+    body: bytes, fresh_for: float,
+) -> None:
+    if fresh_for <= 0 or len(body) > HOT_BODY:
+        return
+    names = [n.strip().lower() for n in (kept.headers.get("vary") or "").split(",") if n.strip()]
+    if "*" in names:
+        return
+    hot = cache._hot
+    if len(hot) >= HOT_ENTRIES and which not in hot:
+        with contextlib.suppress(StopIteration, RuntimeError, KeyError):
+            del hot[next(iter(hot))]  # the oldest (another loop's thread may race: fine)
+    vary = tuple((name, sent.headers.get_list(name)) for name in names)
+    hot[which] = _Hot(vary, kept, body, time.monotonic() + min(fresh_for, HOT_SECONDS))
+
+
+def _forget_hot(cache: Cache, key: str) -> None:
+    for method in _STORED_METHODS:
+        cache._hot.pop((method, key), None)
 
 
 class _Flight:
@@ -119,13 +172,19 @@ async def _run(
     """The answer, and whether it is in the store."""
     url = request.url.parsed
     sent = _to_hishel(request, key)
-    state, body = await in_worker(lookup, cache, sent, key)
+    directives = _directives(request.headers.get("Cache-Control"))
+    which = (request.method, key)
+    if not directives and (hot := _hot_hit(cache, which, sent)) is not None:
+        log_cache(request.method, url, "hit")
+        return _stored(hot.response, hot.body, request, call, started), True
+    state, body, fresh_for = await in_worker(lookup, cache, sent, key)
     if isinstance(state, hishel.FromCache):
         assert body is not None
         log_cache(request.method, url, "hit")
+        if not directives:
+            _keep_hot(cache, which, sent, state.entry.response, body, fresh_for)
         return _stored(state.entry.response, body, request, call, started), True
     verdict: Any  # what hishel decided about the origin's response
-    directives = _directives(request.headers.get("Cache-Control"))
     if "only-if-cached" in directives:
         log_cache(request.method, url, "miss; only-if-cached: 504, nothing sent")
         return _not_cached(request), False
@@ -168,9 +227,11 @@ async def _carry_out(
     """Do what hishel decided about ``response``."""
     while True:
         if isinstance(state, hishel.InvalidateEntries):
+            _forget_hot(cache, key)
             await in_worker(remove, cache, state.entry_ids)
             state = state.next()
         elif isinstance(state, hishel.NeedToBeUpdated):
+            _forget_hot(cache, key)
             serve = state.next().entry
             body = await in_worker(update, cache, state.updating_entries, serve)
             if body is not None:
@@ -186,6 +247,7 @@ async def _carry_out(
             response = await send(request, call)
             state = state.next(_response_to_hishel(response))
         elif isinstance(state, hishel.StoreAndUse) and _may_store(cache, request, response):
+            _forget_hot(cache, key)
             sent = _to_hishel(request, key)
             # The jar took the response's cookies when it arrived; a session cookie is not
             # to lie in a file or in Redis.

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import hishel
+from hishel._core._spec import get_age, get_freshness_lifetime
 
 from .._logging import log_cache_problem
 from .._runtime import DaemonExecutor
@@ -164,13 +165,14 @@ def _open(cache: Cache) -> Any:
 
 def lookup(
     cache: Cache, request: hishel.Request, key: str
-) -> tuple[hishel.State, bytes | None]:
+) -> tuple[hishel.State, bytes | None, float]:
     """hishel's decision for ``request`` over the entries under ``key``, and for a hit the
-    stored body (read here too, so a hit costs one worker call)."""
+    stored body (read here too, so a hit costs one worker call) and how many seconds more
+    it stays fresh."""
     idle = hishel.IdleClient(options=cache._options)
     storage = _store_of(cache)
     if storage is None:
-        return idle.next(request, []), None
+        return idle.next(request, []), None, 0.0
     try:
         entries = storage.get_entries(key)
     except Exception as exc:  # hishel swallows most; a miss either way
@@ -180,9 +182,11 @@ def lookup(
     if isinstance(state, hishel.FromCache):
         body = read_entry(state.entry)
         if body is None:
-            return idle.next(request, []), None
-        return state, body
-    return state, None
+            return idle.next(request, []), None, 0.0
+        kept = state.entry.response
+        lifetime = get_freshness_lifetime(kept, cache.shared)
+        return state, body, 0.0 if lifetime is None else float(lifetime - get_age(kept))
+    return state, None, 0.0
 
 
 def read_entry(entry: hishel.Entry) -> bytes | None:
@@ -245,6 +249,7 @@ def remove(cache: Cache, ids: list[uuid.UUID]) -> None:
 
 def clear(cache: Cache) -> None:
     """Remove every entry of the cache's store (in the calling thread)."""
+    cache._hot.clear()
     storage = _store_of(cache)
     if storage is None:
         return

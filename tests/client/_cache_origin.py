@@ -36,7 +36,8 @@ class CacheOrigin:
     * ``/flaky``: first 200 with ``max-age=0`` (and the ``cc=`` query's extra directives),
       then 503.
     * ``/cookie``: ``Set-Cookie: session=...`` from ``?session=``, ``max-age=3600``.
-    * ``/big``: 1 MiB streamed in 64 KiB pieces, ``max-age=3600``.
+    * ``/big``: 4 MiB streamed in 256 KiB pieces (more than a blocking stream reads ahead),
+      ``max-age=3600``.
     * ``/wait``: held until :meth:`release` (``max-age=3600``).
     """
 
@@ -153,7 +154,7 @@ class CacheOrigin:
         response = web.StreamResponse(headers={"Cache-Control": "max-age=3600"})
         await response.prepare(request)
         for i in range(16):
-            await response.write(bytes([65 + i]) * 65536)
+            await response.write(bytes([65 + i]) * 262144)
         await response.write_eof()
         return response
 

@@ -199,21 +199,28 @@ def test_twenty_threads_asking_at_once_send_one_request(origin: CacheOrigin) -> 
     level = logger.level
     logger.setLevel(logging.DEBUG)
     results: list[mylib.Response] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            results.append(client.get("/wait?tag=t20"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(20)]
     try:
-        threads = [
-            threading.Thread(target=lambda: results.append(client.get("/wait?tag=t20")))
-            for _ in range(20)
-        ]
         for thread in threads:
             thread.start()
         # The origin holds the one request until the 19 others are waiting for it.
-        assert waiting.reached.wait(30), f"only {waiting.count} waited"
+        reached = waiting.reached.wait(30)
+    finally:
         origin.release("t20")
         for thread in threads:
             thread.join(30)
-    finally:
         logger.removeHandler(waiting)
         logger.setLevel(level)
+    assert reached, f"only {waiting.count} waited; {origin.count('/wait', 't20')} arrived"
+    assert errors == []
     assert origin.count("/wait", "t20") == 1
     assert len(results) == 20 and {r.json()["n"] for r in results} == {1}
     assert sum(r.from_cache for r in results) == 19
@@ -253,7 +260,7 @@ def test_a_stream_is_stored_once_read_to_the_end_and_a_stored_one_streams(
     with client.stream("GET", "/big?tag=s") as r:
         assert not r.from_cache
         first = b"".join(r.iter_bytes())
-    assert len(first) == 1 << 20
+    assert len(first) == 4 << 20
     with client.stream("GET", "/big?tag=s") as r:
         assert r.from_cache
         again = b"".join(r.iter_bytes(65536))
@@ -278,7 +285,7 @@ def test_an_async_stream_is_stored_and_served(origin: CacheOrigin) -> None:
             body = b"".join([piece async for piece in again.aiter_bytes()])
         return r.from_cache, again.from_cache, size + len(body)
 
-    assert asyncio.run(main()) == (False, True, 2 << 20)
+    assert asyncio.run(main()) == (False, True, 8 << 20)
     assert origin.count("/big", "as") == 1
 
 
