@@ -94,6 +94,27 @@ def seq_mylib_cache(t: Target, m: Meter) -> Result:
     return _seq_mylib_cache(t, m, ":memory:")
 
 
+def seq_mylib_cache_many(t: Target, m: Meter) -> Result:
+    # 1,000 stored URLs in turn: more than the hot set holds, so every hit is a store
+    # lookup in a cache worker (the first hit of a URL in a second, as after a re-run).
+    mylib = import_mylib()
+    c = mylib.Client(base_url=t.base, cache=":memory:")
+    paths = [f"{t.path}?i={i}" for i in range(1000)]
+    c.map("GET", paths, concurrency=10)
+    turn = iter(range(1 << 62))
+
+    def one() -> int:
+        r = c.get(paths[next(turn) % len(paths)])
+        check(r.status_code, len(r.content), t.size)
+        assert r.from_cache
+        return 1
+
+    try:
+        return m.sync(one)
+    finally:
+        c.close()
+
+
 def seq_mylib_cache_file(t: Target, m: Meter) -> Result:
     import tempfile
 
@@ -422,6 +443,7 @@ SEQ: dict[str, Callable[[Target, Meter], Result]] = {
     "mylib": seq_mylib, "requests": seq_requests, "httpx": seq_httpx,
     "aiohttp": seq_aiohttp, "bridge": seq_bridge, "raw-socket": seq_raw_socket,
     "mylib-cache": seq_mylib_cache, "mylib-cache-file": seq_mylib_cache_file,
+    "mylib-cache-many": seq_mylib_cache_many,
     "httpx-hishel": seq_httpx_hishel,
 }
 CONC: dict[str, Callable[[Target, Meter], Result]] = {
