@@ -12,7 +12,9 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
     PATCH  /todos/{id}       body with ``title`` and/or ``done`` -> the updated item
     DELETE /todos/{id}       204, or 404
 
-An item is ``{"id": int, "title": str, "done": bool}``. ``python examples/demo_api.py [--port N]``
+An item is ``{"id": int, "title": str, "done": bool}``. The GETs carry an ``ETag`` and
+``Cache-Control: no-cache`` (a cache keeps them and checks back each time), and answer a
+matching ``If-None-Match`` with ``304 Not Modified``. ``python examples/demo_api.py [--port N]``
 serves it in the foreground until Ctrl-C.
 """
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -71,12 +75,22 @@ def _lookup(request: web.Request) -> Todo | None:
     return request.app[STORE].items.get(int(request.match_info["id"]))
 
 
+def _validated(request: web.Request, data: Any) -> web.Response:
+    """``data`` as JSON with its ETag, or 304 when the client already has this version."""
+    body = json.dumps(data).encode()
+    etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
 async def list_todos(request: web.Request) -> web.Response:
     items = list(request.app[STORE].items.values())
     done = request.query.get("done")
     if done is not None:
         items = [item for item in items if item["done"] == (done.lower() == "true")]
-    return web.json_response(items)
+    return _validated(request, items)
 
 
 async def create_todo(request: web.Request) -> web.Response:
@@ -91,7 +105,7 @@ async def get_todo(request: web.Request) -> web.Response:
     item = _lookup(request)
     if item is None:
         return _error(404, f"todo {request.match_info['id']} not found")
-    return web.json_response(item)
+    return _validated(request, item)
 
 
 async def update_todo(request: web.Request) -> web.Response:
