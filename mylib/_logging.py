@@ -89,7 +89,7 @@ def log_resend(method: str, url: URL) -> None:
 
 
 def log_cache(method: str, url: URL, what: str) -> None:
-    """``Cache hit: GET https://h/x`` (or ``miss``, ``stale; revalidating``, ...)."""
+    """``Cache hit: GET https://h/x`` (or ``miss``, ``stale, revalidating``, ...)."""
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("Cache %s: %s %s", what, method, safe_url(url))
 

@@ -122,7 +122,7 @@ async def answer(cache: Cache, send: Handler, request: Request, call: Call) -> R
     which = (request.method, key)
     flight = flights.get(which)
     if flight is not None:
-        log_cache(request.method, request.url.parsed, "wait for the identical request in flight")
+        log_cache(request.method, request.url.parsed, "waits for the identical request in flight")
         await _wait_for(flight)
         # The leader's answer is stored (a hit now), or it was not and this goes out alone.
         return (await _run(cache, send, request, call, key, loop.time()))[0]
@@ -186,11 +186,11 @@ async def _run(
         return _stored(state.entry.response, body, request, call, started), True
     verdict: Any  # what hishel decided about the origin's response
     if "only-if-cached" in directives:
-        log_cache(request.method, url, "miss; only-if-cached: 504, nothing sent")
+        log_cache(request.method, url, "miss, only-if-cached: 504 without a request")
         return _not_cached(request), False
     if isinstance(state, hishel.NeedRevalidation):
         stale = state.revalidating_entries[0]
-        log_cache(request.method, url, "stale; revalidating")
+        log_cache(request.method, url, "stale, revalidating")
         try:
             response = await send(_with_validators(request, state.request.headers), call)
         except TransportError as exc:
@@ -235,7 +235,9 @@ async def _carry_out(
             serve = state.next().entry
             body = await in_worker(update, cache, state.updating_entries, serve)
             if body is not None:
-                log_cache(request.method, request.url.parsed, "revalidated (304): stored body")
+                log_cache(
+                    request.method, request.url.parsed, "revalidated (304), stored body served"
+                )
                 stored = _stored(serve.response, body, request, call, started, revalidated=True)
                 stored.attempts = response.attempts
                 return stored, True

@@ -194,7 +194,7 @@ class _Lines(logging.Handler):
 def test_twenty_threads_asking_at_once_send_one_request(origin: CacheOrigin) -> None:
     client = mylib.Client(origin.url, cache=":memory:")
     logger = logging.getLogger("mylib")
-    waiting = _Lines("wait for the identical request in flight", 19)
+    waiting = _Lines("waits for the identical request in flight", 19)
     logger.addHandler(waiting)
     level = logger.level
     logger.setLevel(logging.DEBUG)
@@ -550,3 +550,43 @@ def test_without_hishel_the_error_names_the_extra() -> None:
             print(exc)
     """)
     assert "pip install 'mylib[cache]'" in out
+
+
+def test_each_hit_miss_and_revalidation_is_one_debug_line(
+    origin: CacheOrigin, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = mylib.Client(origin.url, cache=":memory:")
+    with caplog.at_level(logging.DEBUG, logger="mylib"):
+        client.get("/fresh?tag=log")
+        client.get("/fresh?tag=log")
+        client.get("/etag?tag=log")
+        client.get("/etag?tag=log")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Cache")]
+    base = origin.url
+    assert lines == [
+        f"Cache miss: GET {base}/fresh?tag=log",
+        f"Cache hit: GET {base}/fresh?tag=log",
+        f"Cache miss: GET {base}/etag?tag=log",
+        f"Cache stale, revalidating: GET {base}/etag?tag=log",
+        f"Cache revalidated (304), stored body served: GET {base}/etag?tag=log",
+    ]
+
+
+def test_a_forked_child_opens_its_own_store_and_exits_in_silence(
+    origin: CacheOrigin, cache_file: Path
+) -> None:
+    out = _stderr_free_run(f"""
+        import os
+        import mylib
+        client = mylib.Client({origin.url!r}, cache={str(cache_file)!r})
+        client.get("/fresh?tag=fork")
+        pid = os.fork()
+        if pid == 0:
+            hit = client.get("/fresh?tag=fork")
+            client.get("/fresh?tag=fork-child")
+            os._exit(0 if hit.from_cache else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), client.get("/fresh?tag=fork-child").from_cache)
+    """)
+    assert out == "0 True\n"  # the child's hit came from the file; its store reached the parent
+    assert origin.count("/fresh", "fork") == 1 and origin.count("/fresh", "fork-child") == 1
