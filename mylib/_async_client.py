@@ -128,8 +128,9 @@ class AsyncClient:
         trust_env: Use HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY from the environment
             (read once, when the client is made; SOCKS URLs too).
         event_hooks: ``{"request": [fn, ...], "response": [fn, ...]}``, called for every
-            request sent and response received. ``async def`` hooks run on the loop; plain
-            functions run in a worker thread, so they may block or use mylib's blocking API.
+            request sent and response received (an answer from the cache is neither).
+            ``async def`` hooks run on the loop; plain functions run in a worker thread, so
+            they may block or use mylib's blocking API.
         json_dumps: Encodes ``json=`` bodies (returns str or bytes); default ``json.dumps``.
         json_loads: Decodes ``Response.json()``; default ``json.loads``.
         transport: What sends the requests, instead of mylib's aiohttp engine: a

@@ -53,7 +53,7 @@ def build_request(
     verify: Any = None,
     cert: Any = None,
     proxy: Any = None,
-    cache: bool = True,
+    cache: bool | None = True,
     **unknown: Any,
 ) -> Request:
     """The :class:`Request` for ``method url`` with a client's ``config`` and these options.
@@ -117,7 +117,7 @@ def build_request(
         ),
         tls=None if verify is None and cert is None else request_ssl(config, verify, cert),
         proxy=None if proxy is None else check_proxy(proxy),
-        cache=cache if cache is True else check_bool("cache", cache),
+        cache=True if cache is None or cache is True else check_bool("cache", cache),
     )
 
 

@@ -748,6 +748,10 @@ class Response(ResponseBase):
         json_loads: What :meth:`json` decodes with.
         attempts: How many times the request was sent to get this response.
 
+    Besides those, ``from_cache`` is True when the client's cache answered (a stored
+    response: fresh, revalidated with the server, or served stale), and ``revalidated``
+    when the cache checked it with the server first (a 304 refreshed it).
+
     Raises:
         TypeError: two kinds of body, or a value of the wrong type.
     """

@@ -75,4 +75,4 @@ class RequestOptions(TypedDict, total=False):
     verify: VerifyTypes
     cert: CertTypes
     proxy: URLTypes
-    cache: bool
+    cache: bool | None

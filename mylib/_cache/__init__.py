@@ -120,6 +120,17 @@ class Cache:
     Identical GET and HEAD requests in flight at once (from threads, or one ``map``) send
     one request: the others are answered from its stored response.
 
+    What is stored is the server's choice, as the standard says: a response without
+    ``Cache-Control``, ``Expires`` or a validator (``ETag``, ``Last-Modified``) is not
+    stored (``ttl`` bounds a lifetime, it does not grant one), and one with only
+    ``Last-Modified`` stays fresh for a tenth of its age. A response to a request with
+    ``Authorization`` is stored only when it says so (``public``, ``private``,
+    ``s-maxage`` or ``must-revalidate``), and in a private cache it answers only requests
+    with the same credentials. A GET with its own ``If-None-Match``/``If-Modified-Since``
+    passes the cache by (its 304 is yours). A hit sends no request, so no event hook sees
+    it. Cookies are not part of the key: a server whose pages differ by cookie says
+    ``Vary: Cookie`` or ``private``.
+
     Example::
 
         client = mylib.Client(cache=True)        # a file in your user cache folder
@@ -127,7 +138,7 @@ class Cache:
 
     Args:
         location: Where entries are kept: None (the default) for a SQLite file in the user's
-            cache folder (:func:`default_location`: ``$XDG_CACHE_HOME/mylib/
+            cache folder (:meth:`default_location`: ``$XDG_CACHE_HOME/mylib/
             http-cache.sqlite``, default ``~/.cache/mylib/`` on Linux,
             ``~/Library/Caches/mylib/`` on macOS, ``%LOCALAPPDATA%\\mylib\\Cache\\`` on
             Windows); a file path (SQLite, shared by every process that opens it);
@@ -143,14 +154,17 @@ class Cache:
             own ``stale-if-error=N`` directive allows it for N seconds past its freshness
             even without this.
 
-    Responses over 64 MiB are not stored. A cache pickles as these settings; unpickled in
-    another process it opens the same location there.
+    Responses over 64 MiB are not stored. In Redis, entries expire only by ``ttl`` (or the
+    server's ``maxmemory`` policy): give a ``ttl`` there. A cache pickles as these settings;
+    unpickled in another process it opens the same location there. ``cache=True`` and
+    ``cache="path"`` give every client in the process the same Cache for a location.
 
     Raises:
         ImportError: hishel (``pip install 'mylib[cache]'``), or redis for a Redis URL, is
             not installed.
         TypeError: an option of the wrong type.
-        ValueError: an impossible ``ttl``, or an unknown URL scheme.
+        ValueError: an impossible ``ttl``, an unknown URL scheme, or a path that cannot be
+            a file (a folder, or under a file).
     """
 
     def __init__(
@@ -186,8 +200,12 @@ class Cache:
                 f"location {redact_url(location)!r} is not a cache location: give a file path, "
                 "':memory:' or a redis:// URL"
             )
+        elif not location.strip():
+            raise ValueError("location must be a file path, ':memory:' or a redis:// URL, not ''")
         else:
             kind, where = "sqlite", os.path.abspath(os.path.expanduser(location))
+        if kind == "sqlite":
+            _check_file_location(where)
         try:
             from . import engine
         except ImportError as exc:
@@ -212,11 +230,19 @@ class Cache:
         self._flights = weakref.WeakKeyDictionary()
         #: Fresh hits of the last second, answered on the loop without the store
         #: (``engine.py``): (method, key) -> entry.
-        self._hot: dict[tuple[str, str], Any] = {}
+        self._hot: dict[tuple[str, str, str], Any] = {}
+        self._hot_bytes = 0
+        #: Bumped whenever this process changes the store for a key (or clears it), so a
+        #: lookup made before cannot put what it read into the hot set.
+        self._generation = 0
+        #: Requests whose last answer could not be stored: not collapsed for a while.
+        self._plain: dict[tuple[str, str, str], float] = {}
         self._answer: Callable[[Handler, Request, Call], Awaitable[Response]] = (
             functools.partial(engine.answer, self)
         )
         _CACHES.add(self)
+
+    default_location = staticmethod(default_location)
 
     def __repr__(self) -> str:
         options = "".join(
@@ -253,25 +279,48 @@ class Cache:
         clear(self)
 
 
+def _check_file_location(path: str) -> None:
+    """A SQLite location must be able to be a file (its folder is made at first use)."""
+    if os.path.isdir(path):
+        raise ValueError(
+            f"location {path!r} is a folder; give a file in it, e.g. "
+            f"{os.path.join(path, 'http-cache.sqlite')!r}"
+        )
+    parent = os.path.dirname(path)
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
+    if parent and not os.path.isdir(parent):
+        raise ValueError(f"location {path!r} cannot be made: {parent!r} is a file, not a folder")
+
+
 def _rebuild(location: Any, ttl: float | None, shared: bool, stale_if_error: bool) -> Cache:
     return Cache(location, ttl=ttl, shared=shared, stale_if_error=stale_if_error)
 
 
+#: The Cache of each location given as ``cache=True`` or ``cache="path"``, so that clients
+#: given the same one share its flights and hot set as they share its store.
+_BY_LOCATION: weakref.WeakValueDictionary[tuple[str, str], Cache] = weakref.WeakValueDictionary()
+_BY_LOCATION_LOCK = threading.Lock()
+
+
 def to_cache(value: object) -> Cache | None:
     """``cache=`` as a Cache, or None for no cache: True is the default location, a path or
-    URL is that location.
+    URL is that location (one Cache per file or Redis URL in the process, with default
+    options; each ``":memory:"`` is a new one).
 
     Raises:
         TypeError: not a bool, a Cache, a path or a URL.
     """
     if value is None or value is False:
         return None
-    if value is True:
-        return Cache()
     if isinstance(value, Cache):
         return value
-    if isinstance(value, (str, os.PathLike)):
-        return Cache(value)
+    if value is True or isinstance(value, (str, os.PathLike)):
+        made = Cache(None if value is True else value)
+        if made._kind == "memory":
+            return made  # (":memory:" is a new, empty store each time, as in SQLite)
+        with _BY_LOCATION_LOCK:
+            return _BY_LOCATION.setdefault((made._kind, made.location), made)
     raise TypeError(
         f"cache must be True, a mylib.Cache, a file path or a redis:// URL, not "
         f"{type(value).__name__}"
@@ -287,5 +336,5 @@ def fresh_cache_state() -> None:
     for cache in list(_CACHES):
         cache._lock = threading.Lock()
         cache._flights = weakref.WeakKeyDictionary()
-        cache._hot = {}
+        cache._hot, cache._hot_bytes, cache._plain = {}, 0, {}
     forget_after_fork()

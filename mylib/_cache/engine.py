@@ -1,13 +1,20 @@
 """The cache step's work on the loop: hishel's state machine driven with the pipeline's
 ``send``, and the store called in workers (``storage.py``).
 
-One request, in order: look up (a worker call: entries read, hishel decides, a hit's body
-read); a hit is answered at once. ``only-if-cached`` then answers 504 without a request.
-A stale entry is revalidated (the validators hishel chose are added to the request); if
-that fails (no connection, a 5xx) and stale answers are allowed, the stale entry is served.
-Otherwise the request goes out and hishel's verdict on the response is carried out:
-invalidate, refresh the stored headers after a 304 and serve the stored body, or store.
-A streamed response is stored once it was read to its end (:class:`_SavingBody`).
+One request, in order: a hit in the hot set is answered at once; else a lookup (a worker
+call: entries read, hishel decides, a hit's body read) may answer. A stale entry may answer
+when the request accepts it (``max-stale``); ``only-if-cached`` then answers 504 without a
+request. A stale entry is revalidated (the validators hishel chose are added to the
+request); if that fails (no connection, a 5xx) and stale answers are allowed, the stale
+entry is served. Otherwise the request goes out and hishel's verdict on the response is
+carried out: invalidate, refresh the stored headers after a 304 and serve the stored body,
+or store. A streamed response is stored once it was read to its end (:class:`_SavingBody`).
+
+Identities: the store's key is a digest of the URL (and of whether the cache is shared, so
+that a private and a shared cache on one file never read each other's entries); in a
+private cache a request's credentials select among the entries of a URL as if every
+response said ``Vary: Authorization``. ``which`` = (method, key, credentials' digest)
+names identical requests: the flights, the hot set and the "not storable" marks use it.
 """
 
 from __future__ import annotations
@@ -23,14 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import hishel
 from hishel._core._headers import parse_cache_control
-from hishel._core._spec import get_age, get_freshness_lifetime
+from hishel._core._spec import get_age, get_freshness_lifetime, vary_headers_match
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .._errors import TransportError
+from .._errors import TransportError, body_too_large
 from .._logging import log_cache
 from .._models import WAITING_FOR, Response
 from .._transports.base import BytesBody
-from .storage import MAX_ENTRY, in_worker, lookup, remove, store, update
+from .storage import MAX_ENTRY, in_worker, lookup, read_entry, remove, store, update
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,10 +50,22 @@ __all__ = ["answer", "options_for"]
 
 #: The methods whose responses are stored (and whose identical requests collapse).
 _STORED_METHODS = ("GET", "HEAD")
-#: The hot set (see the package's docstring): how long at most, how many, how large.
+#: The hot set (see the package's docstring): how long at most, how many, how large each,
+#: how large all together.
 HOT_SECONDS = 1.0
 HOT_ENTRIES = 256
 HOT_BODY = 1 << 20
+HOT_BYTES = 16 << 20
+#: How long a request whose last answer could not be stored is not collapsed (seconds), and
+#: how many such requests are remembered.
+PLAIN_SECONDS = 60.0
+PLAIN_ENTRIES = 1024
+#: A GET or HEAD that carries its own validators is the caller's conditional request: it
+#: passes the cache by, so its 304 reaches the caller as without a cache.
+_CONDITIONAL = ("If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since",
+                "If-Range")  # fmt: skip
+
+Which = tuple[str, str, str]
 
 
 def options_for(shared: bool) -> hishel.CacheOptions:
@@ -54,24 +73,312 @@ def options_for(shared: bool) -> hishel.CacheOptions:
     return hishel.CacheOptions(shared=shared, supported_methods=list(_STORED_METHODS))
 
 
-class _Hot:
-    """A fresh hit kept in memory: the ``Vary`` values it was found for, until when."""
+# -- answering ------------------------------------------------------------------------------------
 
-    __slots__ = ("body", "response", "until", "vary")
+
+class _Flight:
+    """A cacheable request in flight, which identical ones wait for, and how it ended:
+    ``"stored"`` (the waiters look it up), ``"plain"`` (not storable: they go on their own)
+    or ``"cancelled"`` (one of them leads instead)."""
+
+    __slots__ = ("done", "outcome")
+
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+        self.outcome = "cancelled"
+
+
+async def answer(cache: Cache, send: Handler, request: Request, call: Call) -> Response:
+    """Answer ``request`` from ``cache`` or through ``send`` (the rest of the pipeline)."""
+    headers = request.headers
+    method = request.method
+    if method in _STORED_METHODS and any(name in headers for name in _CONDITIONAL):
+        return await send(request, call)
+    loop = asyncio.get_running_loop()
+    key, credential = _key(cache, request)
+    which = (method, key, credential)
+    if method not in _STORED_METHODS or "Range" in headers or _plain(cache, which):
+        return (await _run(cache, send, request, call, which, loop.time()))[0]
+    flights = _flights(cache, loop)
+    while (flight := flights.get(which)) is not None:
+        log_cache(method, request.url.parsed, "waits for the identical request in flight")
+        await _wait_for(flight)
+        if flight.outcome != "cancelled":
+            # Its answer is stored (a hit now), or could not be (this one goes alone).
+            return (await _run(cache, send, request, call, which, loop.time()))[0]
+        # The leader was cancelled (its caller's timeout, Ctrl-C): one of us leads now.
+    flights[which] = flight = _Flight()
+    try:
+        response, stored = await _run(cache, send, request, call, which, loop.time())
+        flight.outcome = "stored" if stored else "plain"
+        if not stored and not call.stream:
+            _remember_plain(cache, which)  # the next ones need not wait for each other
+        return response
+    except Exception:
+        flight.outcome = "plain"  # an error: the waiters try for themselves, at once
+        raise
+    finally:
+        flight.done.set()
+        if flights.get(which) is flight:
+            del flights[which]
+
+
+def _key(cache: Cache, request: Request) -> tuple[str, str]:
+    """The store's key of ``request`` and the digest of its credentials (in a private cache;
+    empty otherwise). Digests: no URL, token or password is in a file, a key or a log."""
+    kind = "shared" if cache.shared else "private"
+    key = hashlib.sha256(f"{kind}\n{request.url}".encode("utf-8", "surrogateescape"))
+    credentials = "" if cache.shared else request.headers.get("Authorization", "")
+    return key.hexdigest(), _digest(credentials) if credentials else ""
+
+
+async def _run(
+    cache: Cache, send: Handler, request: Request, call: Call, which: Which, started: float
+) -> tuple[Response, bool]:
+    """The answer, and whether it is in the store."""
+    url = request.url.parsed
+    key = which[1]
+    sent = _to_hishel(request, key)
+    directives = _directives(request.headers.get("Cache-Control"))
+    ordinary = not directives and "Range" not in request.headers
+    if ordinary and (hot := _hot_hit(cache, which, sent)) is not None:
+        log_cache(request.method, url, "hit")
+        return _stored(hot.status, hot.headers, hot.body, request, call, started), True
+    generation = cache._generation
+    state, body, fresh_for = await in_worker(lookup, cache, sent, key)
+    if isinstance(state, hishel.FromCache):
+        assert body is not None
+        kept = state.entry.response
+        log_cache(request.method, url, "hit")
+        if ordinary and cache._generation == generation:  # nothing was invalidated meanwhile
+            _keep_hot(cache, which, sent, kept, body, fresh_for)
+        return _stored(kept.status_code, _headers_of(kept), body, request, call, started), True
+    stale = None
+    if isinstance(state, hishel.NeedRevalidation):
+        stale = _usable_stale(cache, state, sent)
+        if stale is not None and "no-cache" not in directives:
+            accepted = _accepted_staleness(request)
+            if accepted is not None and _staleness(cache, stale.response) <= accepted:
+                served = await _stale(stale, request, call, started, "the request's max-stale")
+                if served is not None:
+                    return served, True
+    if "only-if-cached" in directives:
+        log_cache(request.method, url, "miss, only-if-cached: 504 without a request")
+        return _not_cached(request), False
+    verdict: Any  # what hishel decided about the origin's response
+    superseded: list[Any] = []
+    if isinstance(state, hishel.NeedRevalidation):
+        conditional = _with_validators(request, state.request.headers)
+        asked = "revalidating" if conditional is not request else "no validator, asking again"
+        log_cache(request.method, url, f"stale, {asked}")
+        may_serve_stale = stale is not None and _stale_allowed(cache, stale.response)
+        try:
+            response = await send(conditional, call)
+        except TransportError as exc:
+            served = None
+            if may_serve_stale:
+                assert stale is not None
+                served = await _stale(stale, request, call, started, type(exc).__name__)
+            if served is None:
+                raise
+            return served, True
+        if response.status_code >= 500 and may_serve_stale:
+            assert stale is not None
+            await response.aread()
+            served = await _stale(stale, request, call, started, str(response.status_code))
+            if served is not None:
+                served.attempts = response.attempts
+                return served, True
+        elif response.status_code == 304:
+            await response.aread()  # (a stream's: nothing, but the connection goes back)
+        elif 200 <= response.status_code < 300:
+            # A full answer replaces every entry it was asked to check (hishel keeps one).
+            superseded = [e.id for e in state.revalidating_entries if vary_headers_match(sent, e)]
+        verdict = state.next(_response_to_hishel(response))
+    else:
+        if request.method in _STORED_METHODS:
+            log_cache(request.method, url, "miss")
+        response = await send(request, call)
+        verdict = state.next(_response_to_hishel(response))
+    return await _carry_out(cache, verdict, send, request, call, which, response, started,
+                            superseded)  # fmt: skip
+
+
+async def _carry_out(
+    cache: Cache,
+    state: Any,
+    send: Handler,
+    request: Request,
+    call: Call,
+    which: Which,
+    response: Response,
+    started: float,
+    superseded: list[Any],
+) -> tuple[Response, bool]:
+    """Do what hishel decided about ``response``."""
+    key = which[1]
+    try:
+        if superseded:
+            _forget_hot(cache, key)
+            await in_worker(remove, cache, superseded)
+        while True:
+            if isinstance(state, hishel.InvalidateEntries):
+                _forget_hot(cache, key)
+                await in_worker(remove, cache, state.entry_ids)
+                state = state.next()
+            elif isinstance(state, hishel.NeedToBeUpdated):
+                _forget_hot(cache, key)
+                updating = [
+                    replace(e, response=_without_cookies(e.response))
+                    for e in state.updating_entries
+                ]
+                serve = updating[-1]
+                body = await in_worker(update, cache, updating, serve)
+                if body is not None:
+                    log_cache(
+                        request.method, request.url.parsed, "revalidated (304), stored body served"
+                    )
+                    kept = serve.response
+                    fresh = _stored(kept.status_code, _headers_of(kept), body, request, call,
+                                    started, revalidated=True)  # fmt: skip
+                    fresh.attempts = response.attempts
+                    return fresh, True
+                response = await send(request, call)  # the entry went meanwhile: ask in full
+                state = hishel.CacheMiss(request=_to_hishel(request, key), options=cache._options)
+                state = state.next(_response_to_hishel(response))
+            elif isinstance(state, hishel.CacheMiss):  # a 304 that matched no entry
+                await response.aread()
+                response = await send(request, call)
+                state = state.next(_response_to_hishel(response))
+            elif isinstance(state, hishel.StoreAndUse) and _may_store(
+                cache, request, state.response
+            ):
+                _forget_hot(cache, key)
+                cache._plain.pop(which, None)
+                sent = _to_hishel(request, key)
+                # The jar took the response's cookies when it arrived; a session cookie is not
+                # to lie in a file or in Redis.
+                kept = _without_cookies(state.response)
+                if call.stream and response._body is not None:
+                    saving = functools.partial(in_worker, store, cache, sent, kept, key)
+                    response._body = _SavingBody(response._body, saving)
+                    return response, False
+                stored = await in_worker(store, cache, sent, kept, key, [response.content])
+                return response, stored
+            else:
+                return response, False
+    except BaseException:
+        response.close()  # a streamed body this step will not hand on
+        raise
+
+
+# -- what may be stored, and served stale --------------------------------------------------------
+
+
+def _may_store(cache: Cache, request: Request, kept: hishel.Response) -> bool:
+    """mylib's rules on top of hishel's: a request's own ``no-store``, credentials, and
+    entries that could never answer."""
+    if "no-store" in _directives(request.headers.get("Cache-Control")):
+        return False
+    said = parse_cache_control(kept.headers.get("cache-control"))
+    allowed = said.public or said.s_maxage is not None or said.must_revalidate or said.private
+    if "Authorization" in request.headers and not cache.shared and not allowed:
+        # RFC 9111 §3.5 binds shared caches; a private one on disk (or in Redis) deserves
+        # it too: an answer to credentials is kept only when the server says so.
+        log_cache(request.method, request.url.parsed, "not stored: the request has "
+                  "Authorization and the response says neither public, private, s-maxage "
+                  "nor must-revalidate")  # fmt: skip
+        return False
+    # Never fresh, nothing to revalidate with, no stale answer allowed: a row per request
+    # that nothing would ever read.
+    return bool(
+        get_freshness_lifetime(kept, cache.shared)
+        or "etag" in kept.headers
+        or "last-modified" in kept.headers
+        or cache.stale_if_error
+        or said.stale_if_error is not None
+    )
+
+
+def _staleness(cache: Cache, stored: hishel.Response) -> float:
+    """Seconds since ``stored`` stopped being fresh."""
+    return get_age(stored) - (get_freshness_lifetime(stored, cache.shared) or 0)
+
+
+def _usable_stale(
+    cache: Cache, state: hishel.NeedRevalidation, sent: hishel.Request
+) -> hishel.Entry | None:
+    """The newest stored entry that could answer ``sent`` stale, if any: one its ``Vary``
+    matches, whose server did not forbid stale answers (RFC 9111 §4.2.4: ``no-cache``,
+    ``must-revalidate``; in a shared cache ``proxy-revalidate`` and ``s-maxage``)."""
+    for entry in state.revalidating_entries:
+        if not vary_headers_match(sent, entry):
+            continue
+        said = parse_cache_control(entry.response.headers.get("cache-control"))
+        if said.no_cache or said.must_revalidate:
+            return None
+        if cache.shared and (said.proxy_revalidate or said.s_maxage is not None):
+            return None
+        return entry
+    return None
+
+
+def _accepted_staleness(request: Request) -> float | None:
+    """How stale an answer the request accepts (``max-stale``, unbounded without a value),
+    or None."""
+    value = request.headers.get("Cache-Control")
+    if not value or "max-stale" not in value.lower():
+        return None
+    return parse_cache_control(value).max_stale
+
+
+def _stale_allowed(cache: Cache, stored: hishel.Response) -> bool:
+    """Whether a usable stale ``stored`` response may answer when the origin fails: the
+    Cache's ``stale_if_error``, or the response's own ``stale-if-error=N`` for N seconds."""
+    if cache.stale_if_error:
+        return True
+    said = parse_cache_control(stored.headers.get("cache-control"))
+    return said.stale_if_error is not None and _staleness(cache, stored) <= said.stale_if_error
+
+
+async def _stale(
+    entry: hishel.Entry, request: Request, call: Call, started: float, why: str
+) -> Response | None:
+    body = await in_worker(read_entry, entry)
+    if body is None:
+        return None
+    log_cache(request.method, request.url.parsed, f"stale, served for {why}")
+    kept = entry.response
+    headers = CIMultiDict(_headers_of(kept))
+    headers["Age"] = str(get_age(kept))
+    served = _stored(kept.status_code, CIMultiDictProxy(headers), body, request, call, started)
+    served.attempts = call.attempts
+    return served
+
+
+# -- the hot set, flights, marks ------------------------------------------------------------------
+
+
+class _Hot:
+    """A fresh hit kept in memory (its headers as the caller gets them), the ``Vary``
+    values it was found for, and until when."""
+
+    __slots__ = ("body", "headers", "status", "until", "vary")
 
     def __init__(
-        self, vary: tuple[tuple[str, Any], ...], response: hishel.Response, body: bytes,
+        self, vary: tuple[tuple[str, Any], ...], kept: hishel.Response, body: bytes,
         until: float,
     ) -> None:
-        self.vary, self.response, self.body, self.until = vary, response, body, until
+        self.vary, self.body, self.until = vary, body, until
+        self.status, self.headers = kept.status_code, _headers_of(kept)
 
 
-def _hot_hit(cache: Cache, which: tuple[str, str], sent: hishel.Request) -> _Hot | None:
+def _hot_hit(cache: Cache, which: Which, sent: hishel.Request) -> _Hot | None:
     hot: _Hot | None = cache._hot.get(which)
     if hot is None:
         return None
     if hot.until <= time.monotonic():
-        cache._hot.pop(which, None)
+        _drop_hot(cache, which)
         return None
     for name, value in hot.vary:
         if sent.headers.get_list(name) != value:
@@ -80,8 +387,8 @@ def _hot_hit(cache: Cache, which: tuple[str, str], sent: hishel.Request) -> _Hot
 
 
 def _keep_hot(
-    cache: Cache, which: tuple[str, str], sent: hishel.Request, kept: hishel.Response,
-    body: bytes, fresh_for: float,
+    cache: Cache, which: Which, sent: hishel.Request, kept: hishel.Response, body: bytes,
+    fresh_for: float,
 ) -> None:
     if fresh_for <= 0 or len(body) > HOT_BODY:
         return
@@ -89,54 +396,53 @@ def _keep_hot(
     if "*" in names:
         return
     hot = cache._hot
-    if len(hot) >= HOT_ENTRIES and which not in hot:
-        with contextlib.suppress(StopIteration, RuntimeError, KeyError):
-            del hot[next(iter(hot))]  # the oldest (another loop's thread may race: fine)
+    _drop_hot(cache, which)
+    if len(hot) >= HOT_ENTRIES or cache._hot_bytes + len(body) > HOT_BYTES:
+        now = time.monotonic()
+        for old in [w for w, entry in list(hot.items()) if entry.until <= now]:
+            _drop_hot(cache, old)
+        while hot and (len(hot) >= HOT_ENTRIES or cache._hot_bytes + len(body) > HOT_BYTES):
+            with contextlib.suppress(StopIteration, RuntimeError):
+                _drop_hot(cache, next(iter(hot)))  # the oldest
     vary = tuple((name, sent.headers.get_list(name)) for name in names)
     hot[which] = _Hot(vary, kept, body, time.monotonic() + min(fresh_for, HOT_SECONDS))
+    cache._hot_bytes += len(body)
+
+
+def _drop_hot(cache: Cache, which: Which) -> None:
+    gone = cache._hot.pop(which, None)
+    if gone is not None:
+        cache._hot_bytes -= len(gone.body)
 
 
 def _forget_hot(cache: Cache, key: str) -> None:
-    for method in _STORED_METHODS:
-        cache._hot.pop((method, key), None)
+    """The store changed for ``key``: no hot entry of it may answer, nor one a lookup made
+    before now may add."""
+    cache._generation += 1
+    for which in [w for w in list(cache._hot) if w[1] == key]:
+        _drop_hot(cache, which)
 
 
-class _Flight:
-    """A cacheable request in flight, which identical ones wait for."""
-
-    __slots__ = ("done", "stored")
-
-    def __init__(self) -> None:
-        self.done = asyncio.Event()
-        #: Whether its answer is in the store (the waiters then look it up).
-        self.stored = False
-
-
-async def answer(cache: Cache, send: Handler, request: Request, call: Call) -> Response:
-    """Answer ``request`` from ``cache`` or through ``send`` (the rest of the pipeline)."""
-    loop = asyncio.get_running_loop()
-    key = _key(cache, request)
-    if request.method not in _STORED_METHODS or "Range" in request.headers:
-        return (await _run(cache, send, request, call, key, loop.time()))[0]
-    flights = _flights(cache, loop)
-    which = (request.method, key)
-    flight = flights.get(which)
-    if flight is not None:
-        log_cache(request.method, request.url.parsed, "waits for the identical request in flight")
-        await _wait_for(flight)
-        # The leader's answer is stored (a hit now), or it was not and this goes out alone.
-        return (await _run(cache, send, request, call, key, loop.time()))[0]
-    flights[which] = flight = _Flight()
-    try:
-        response, flight.stored = await _run(cache, send, request, call, key, loop.time())
-        return response
-    finally:
-        flight.done.set()
-        if flights.get(which) is flight:
-            del flights[which]
+def _plain(cache: Cache, which: Which) -> bool:
+    """Whether the last answer for ``which`` could not be stored (lately)."""
+    until = cache._plain.get(which)
+    if until is None:
+        return False
+    if until > time.monotonic():
+        return True
+    cache._plain.pop(which, None)
+    return False
 
 
-def _flights(cache: Cache, loop: asyncio.AbstractEventLoop) -> dict[Any, _Flight]:
+def _remember_plain(cache: Cache, which: Which) -> None:
+    plain = cache._plain
+    if len(plain) >= PLAIN_ENTRIES and which not in plain:
+        with contextlib.suppress(StopIteration, RuntimeError, KeyError):
+            del plain[next(iter(plain))]
+    plain[which] = time.monotonic() + PLAIN_SECONDS
+
+
+def _flights(cache: Cache, loop: asyncio.AbstractEventLoop) -> dict[Which, _Flight]:
     flights = cache._flights.get(loop)
     if flights is None:
         with cache._lock:  # (other loops' threads add theirs)
@@ -153,157 +459,6 @@ async def _wait_for(flight: _Flight) -> None:
     notes.append(note)
     await flight.done.wait()
     notes.remove(note)
-
-
-def _key(cache: Cache, request: Request) -> str:
-    # A digest: no URL, token or password ends up in a file, a Redis key or a log line.
-    text = str(request.url)
-    if not cache.shared:
-        # A private cache keeps each user's answers apart, whoever the server forgot to Vary.
-        credentials = request.headers.get("Authorization")
-        if credentials:
-            text = f"{text}\n{credentials}"
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-async def _run(
-    cache: Cache, send: Handler, request: Request, call: Call, key: str, started: float
-) -> tuple[Response, bool]:
-    """The answer, and whether it is in the store."""
-    url = request.url.parsed
-    sent = _to_hishel(request, key)
-    directives = _directives(request.headers.get("Cache-Control"))
-    which = (request.method, key)
-    if not directives and (hot := _hot_hit(cache, which, sent)) is not None:
-        log_cache(request.method, url, "hit")
-        return _stored(hot.response, hot.body, request, call, started), True
-    state, body, fresh_for = await in_worker(lookup, cache, sent, key)
-    if isinstance(state, hishel.FromCache):
-        assert body is not None
-        log_cache(request.method, url, "hit")
-        if not directives:
-            _keep_hot(cache, which, sent, state.entry.response, body, fresh_for)
-        return _stored(state.entry.response, body, request, call, started), True
-    verdict: Any  # what hishel decided about the origin's response
-    if "only-if-cached" in directives:
-        log_cache(request.method, url, "miss, only-if-cached: 504 without a request")
-        return _not_cached(request), False
-    if isinstance(state, hishel.NeedRevalidation):
-        stale = state.revalidating_entries[0]
-        log_cache(request.method, url, "stale, revalidating")
-        try:
-            response = await send(_with_validators(request, state.request.headers), call)
-        except TransportError as exc:
-            served = await _stale(cache, stale, request, call, started, type(exc).__name__)
-            if served is None:
-                raise
-            return served, True
-        if response.status_code >= 500 and _stale_allowed(cache, stale.response):
-            await response.aread()
-            served = await _stale(cache, stale, request, call, started, str(response.status_code))
-            if served is not None:
-                return served, True
-        elif response.status_code == 304:
-            await response.aread()  # (a stream's: nothing, but the connection goes back)
-        verdict = state.next(_response_to_hishel(response))
-    else:
-        if request.method in _STORED_METHODS:
-            log_cache(request.method, url, "miss")
-        response = await send(request, call)
-        verdict = state.next(_response_to_hishel(response))
-    return await _carry_out(cache, verdict, send, request, call, key, response, started)
-
-
-async def _carry_out(
-    cache: Cache,
-    state: Any,
-    send: Handler,
-    request: Request,
-    call: Call,
-    key: str,
-    response: Response,
-    started: float,
-) -> tuple[Response, bool]:
-    """Do what hishel decided about ``response``."""
-    while True:
-        if isinstance(state, hishel.InvalidateEntries):
-            _forget_hot(cache, key)
-            await in_worker(remove, cache, state.entry_ids)
-            state = state.next()
-        elif isinstance(state, hishel.NeedToBeUpdated):
-            _forget_hot(cache, key)
-            serve = state.next().entry
-            body = await in_worker(update, cache, state.updating_entries, serve)
-            if body is not None:
-                log_cache(
-                    request.method, request.url.parsed, "revalidated (304), stored body served"
-                )
-                stored = _stored(serve.response, body, request, call, started, revalidated=True)
-                stored.attempts = response.attempts
-                return stored, True
-            response = await send(request, call)  # the entry went meanwhile: ask in full
-            state = hishel.CacheMiss(request=_to_hishel(request, key), options=cache._options)
-            state = state.next(_response_to_hishel(response))
-        elif isinstance(state, hishel.CacheMiss):  # a 304 that matched no entry
-            await response.aread()
-            response = await send(request, call)
-            state = state.next(_response_to_hishel(response))
-        elif isinstance(state, hishel.StoreAndUse) and _may_store(cache, request, response):
-            _forget_hot(cache, key)
-            sent = _to_hishel(request, key)
-            # The jar took the response's cookies when it arrived; a session cookie is not
-            # to lie in a file or in Redis.
-            kept = state.response
-            if "set-cookie" in kept.headers:
-                kept = replace(kept, headers=hishel.Headers(
-                    {n: v for n, v in _lists(kept.headers).items() if n != "set-cookie"}
-                ))  # fmt: skip
-            if call.stream and response._body is not None:
-                saving = functools.partial(in_worker, store, cache, sent, kept, key)
-                response._body = _SavingBody(response._body, saving)
-                return response, False
-            return response, await in_worker(store, cache, sent, kept, key, response.content)
-        else:
-            return response, False
-
-
-def _may_store(cache: Cache, request: Request, response: Response) -> bool:
-    """mylib's rules on top of hishel's: a request's own ``no-store``, and credentials."""
-    if "no-store" in _directives(request.headers.get("Cache-Control")):
-        return False
-    if "Authorization" in request.headers and not cache.shared:
-        # RFC 9111 §3.5 binds shared caches; a private one on disk (or in Redis) deserves
-        # it too: an answer to credentials is kept only when the server says so.
-        said = parse_cache_control(response.headers.get("Cache-Control"))
-        return bool(said.public or said.s_maxage is not None or said.must_revalidate
-                    or said.private)  # fmt: skip
-    return True
-
-
-def _stale_allowed(cache: Cache, stored: hishel.Response) -> bool:
-    """Whether a stale ``stored`` response may answer when the origin fails: the Cache's
-    ``stale_if_error``, or the response's own ``stale-if-error=N`` for N seconds."""
-    if cache.stale_if_error:
-        return True
-    said = parse_cache_control(stored.headers.get("cache-control"))
-    if said.stale_if_error is None:
-        return False
-    lifetime = get_freshness_lifetime(stored, cache.shared) or 0
-    return get_age(stored) - lifetime <= said.stale_if_error
-
-
-async def _stale(
-    cache: Cache, entry: hishel.Entry, request: Request, call: Call, started: float, why: str
-) -> Response | None:
-    if not _stale_allowed(cache, entry.response):
-        return None
-    from .storage import read_entry
-
-    body = await in_worker(read_entry, entry)
-    if body is None:
-        return None
-    log_cache(request.method, request.url.parsed, f"stale, served after {why}")
-    return _stored(entry.response, body, request, call, started)
 
 
 # -- conversions ----------------------------------------------------------------------------------
@@ -325,8 +480,12 @@ def _header_lists(headers: Any) -> hishel.Headers:
     return hishel.Headers(grouped)
 
 
-def _lists(headers: hishel.Headers) -> dict[str, list[str]]:
-    return {name: headers.get_list(name) or [] for name in headers}
+def _without_cookies(kept: hishel.Response) -> hishel.Response:
+    if "set-cookie" not in kept.headers:
+        return kept
+    lists = {name: kept.headers.get_list(name) or [] for name in kept.headers}
+    del lists["set-cookie"]
+    return replace(kept, headers=hishel.Headers(lists))
 
 
 def _to_hishel(request: Request, key: str) -> hishel.Request:
@@ -348,19 +507,40 @@ def _response_to_hishel(response: Response) -> hishel.Response:
 
 
 def _with_validators(request: Request, conditional: hishel.Headers) -> Request:
-    """``request`` with the validators hishel added (``If-None-Match``,
-    ``If-Modified-Since``), unless the caller set their own."""
+    """``request`` with the validators hishel chose (``If-None-Match``,
+    ``If-Modified-Since``); ``request`` itself when there are none."""
+    added = {
+        name: value
+        for name in ("If-None-Match", "If-Modified-Since")
+        if (value := conditional.get(name)) is not None
+    }
+    if not added:
+        return request
     sent = request._clone()
     sent.headers = headers = request.headers.copy()
-    for name in ("If-None-Match", "If-Modified-Since"):
-        value = conditional.get(name)
-        if value is not None and name not in headers:
-            headers[name] = value
+    headers.update(added)
     return sent
 
 
+#: Header names whose usual spelling is not the capitalized one.
+_SPELLING = {"etag": "ETag", "www-authenticate": "WWW-Authenticate", "content-md5": "Content-MD5",
+             "x-xss-protection": "X-XSS-Protection", "te": "TE", "dnt": "DNT"}  # fmt: skip
+
+
+def _headers_of(kept: hishel.Response) -> CIMultiDictProxy[str]:
+    """A stored response's headers as a live one's: the names spelled as servers send them
+    (hishel keeps them in lower case)."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name in kept.headers:
+        spelled = _SPELLING.get(name) or "-".join(p.capitalize() for p in name.split("-"))
+        for value in kept.headers.get_list(name) or ():
+            headers.add(spelled, value)
+    return CIMultiDictProxy(headers)
+
+
 def _stored(
-    kept: hishel.Response,
+    status: int,
+    headers: CIMultiDictProxy[str],
     body: bytes,
     request: Request,
     call: Call,
@@ -368,14 +548,18 @@ def _stored(
     *,
     revalidated: bool = False,
 ) -> Response:
-    """A stored response as the mylib Response the caller gets."""
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name in kept.headers:
-        for value in kept.headers.get_list(name) or ():
-            headers.add(name, value)
+    """A stored response as the mylib Response the caller gets.
+
+    Raises:
+        ResponseTooLarge: the body is larger than the request's ``max_body_size`` (a stream
+            checks its limit as it is read).
+    """
+    limit = request.max_body_size
+    if not call.stream and limit is not None and len(body) > limit:
+        raise body_too_large(limit, request)
     response = Response(
-        kept.status_code,
-        headers=CIMultiDictProxy(headers),
+        status,
+        headers=headers,
         content=b"" if call.stream else body,
         request=request,
         url=str(request.url),
@@ -418,9 +602,7 @@ class _SavingBody:
 
     __slots__ = ("_inner", "_pieces", "_save", "_size")
 
-    def __init__(
-        self, inner: ResponseBody, save: Callable[[bytes], Any]
-    ) -> None:
+    def __init__(self, inner: ResponseBody, save: Callable[[list[bytes]], Any]) -> None:
         self._inner = inner
         self._save = save
         self._pieces: list[bytes] | None = []
@@ -437,7 +619,7 @@ class _SavingBody:
     async def _finished(self) -> None:
         pieces, self._pieces = self._pieces, None
         if pieces is not None:
-            await self._save(b"".join(pieces))
+            await self._save(pieces)
 
     async def read(self) -> bytes:
         """The rest of the body (then stored)."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import hishel
+from hishel._core._headers import parse_cache_control
 from hishel._core._spec import get_age, get_freshness_lifetime
 
 from .._logging import log_cache_problem
@@ -54,6 +55,8 @@ REDIS_PREFIX = "mylib-cache"
 #: How long a Redis call may take before it counts as failed (seconds): a dead Redis server
 #: costs a request that long, then it is a miss.
 REDIS_TIMEOUT = 5.0
+#: How long a SQLite write waits for another process's write lock (milliseconds).
+BUSY_TIMEOUT_MS = 1000
 
 _pool: DaemonExecutor | None = None
 _pool_lock = threading.Lock()
@@ -98,6 +101,9 @@ class _Demote(logging.Filter):
             record.msg, record.args = message, None
             record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            # The logger let it through as an ERROR; as a DEBUG line it goes on only where
+            # DEBUG is enabled (a handler of level NOTSET would print it anyway).
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
 
 
@@ -154,6 +160,9 @@ def _open(cache: Cache) -> Any:
         # Creates the tables now, and raises for a file it cannot use (hishel's lookups
         # would otherwise report it on every request).
         storage._ensure_connection()
+        # hishel waits up to 5 s for another writer's lock; a store that waits that long
+        # holds its request up, and failing sooner only means not storing one response.
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     except BaseException:
         connection.close()
         raise
@@ -178,7 +187,22 @@ def lookup(
     except Exception as exc:  # hishel swallows most; a miss either way
         log_cache_problem(f"cache lookup failed, a miss: {type(exc).__name__}: {exc}")
         entries = []
+    if not cache.shared and request.method in ("GET", "HEAD"):
+        # A private cache answers each credential with its own entries (an implicit
+        # Vary: Authorization); an unsafe method still invalidates them all.
+        mine = request.headers.get("authorization")
+        entries = [e for e in entries if e.request.headers.get("authorization") == mine]
     state = idle.next(request, entries)
+    if isinstance(state, hishel.FromCache) and _too_old_for(request, state.entry.response, cache):
+        # The request's max-age or min-fresh (hishel weighs only its no-cache): revalidate.
+        asking = request.headers.get("cache-control", "")
+        state = idle.next(
+            replace(request, headers=hishel.Headers({
+                **{n: request.headers.get_list(n) or [] for n in request.headers},
+                "cache-control": [f"{asking}, no-cache" if asking else "no-cache"],
+            })),
+            entries,
+        )  # fmt: skip
     if isinstance(state, hishel.FromCache):
         body = read_entry(state.entry)
         if body is None:
@@ -187,6 +211,18 @@ def lookup(
         lifetime = get_freshness_lifetime(kept, cache.shared)
         return state, body, 0.0 if lifetime is None else float(lifetime - get_age(kept))
     return state, None, 0.0
+
+
+def _too_old_for(request: hishel.Request, kept: hishel.Response, cache: Cache) -> bool:
+    asking = request.headers.get("cache-control")
+    if not asking or ("max-age" not in asking and "min-fresh" not in asking):
+        return False
+    said = parse_cache_control(asking)
+    age = get_age(kept)
+    if said.max_age is not None and age > said.max_age:
+        return True
+    lifetime = get_freshness_lifetime(kept, cache.shared) or 0
+    return said.min_fresh is not None and lifetime - age < said.min_fresh
 
 
 def read_entry(entry: hishel.Entry) -> bytes | None:
@@ -200,17 +236,18 @@ def read_entry(entry: hishel.Entry) -> bytes | None:
 
 
 def store(
-    cache: Cache, request: hishel.Request, response: hishel.Response, key: str, body: bytes
+    cache: Cache, request: hishel.Request, response: hishel.Response, key: str,
+    pieces: list[bytes],
 ) -> bool:
-    """Store ``response`` with ``body`` under ``key``; whether it was."""
-    if len(body) > MAX_ENTRY:
+    """Store ``response`` with the body ``pieces`` under ``key``; whether it was."""
+    if sum(map(len, pieces)) > MAX_ENTRY:
         return False
     storage = _store_of(cache)
     if storage is None:
         return False
     try:
         entry = storage.create_entry(
-            request, replace(response, stream=_once(body)), key, ttl=cache.ttl
+            request, replace(response, stream=_slices(pieces)), key, ttl=cache.ttl
         )
         saving = entry.response.stream
         assert isinstance(saving, Iterator)
@@ -222,8 +259,16 @@ def store(
     return True
 
 
-def _once(body: bytes) -> Iterator[bytes]:
-    yield body
+def _slices(pieces: list[bytes]) -> Iterator[bytes]:
+    # In pieces of at most the storage's row size, as views: a large body is not copied
+    # whole once more on its way into the store.
+    for piece in pieces:
+        view = memoryview(piece)
+        for start in range(0, len(view), _SLICE):
+            yield view[start : start + _SLICE]  # type: ignore[misc]
+
+
+_SLICE = 1 << 17
 
 
 def update(
@@ -249,7 +294,9 @@ def remove(cache: Cache, ids: list[uuid.UUID]) -> None:
 
 def clear(cache: Cache) -> None:
     """Remove every entry of the cache's store (in the calling thread)."""
+    cache._generation += 1
     cache._hot.clear()
+    cache._hot_bytes = 0
     storage = _store_of(cache)
     if storage is None:
         return
