@@ -522,17 +522,12 @@ def _with_validators(request: Request, conditional: hishel.Headers) -> Request:
     return sent
 
 
-#: Header names whose usual spelling is not the capitalized one.
-_SPELLING = {"etag": "ETag", "www-authenticate": "WWW-Authenticate", "content-md5": "Content-MD5",
-             "x-xss-protection": "X-XSS-Protection", "te": "TE", "dnt": "DNT"}  # fmt: skip
-
-
 def _headers_of(kept: hishel.Response) -> CIMultiDictProxy[str]:
-    """A stored response's headers as a live one's: the names spelled as servers send them
-    (hishel keeps them in lower case)."""
+    """A stored response's headers as a live one's: the names capitalized, as most servers
+    send them (hishel keeps them in lower case)."""
     headers: CIMultiDict[str] = CIMultiDict()
     for name in kept.headers:
-        spelled = _SPELLING.get(name) or "-".join(p.capitalize() for p in name.split("-"))
+        spelled = "-".join(part.capitalize() for part in name.split("-"))
         for value in kept.headers.get_list(name) or ():
             headers.add(spelled, value)
     return CIMultiDictProxy(headers)

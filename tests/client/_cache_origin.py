@@ -39,6 +39,13 @@ class CacheOrigin:
     * ``/big``: 4 MiB streamed in 256 KiB pieces (more than a blocking stream reads ahead),
       ``max-age=3600``.
     * ``/wait``: held until :meth:`release` (``max-age=3600``).
+    * ``/holdplain``: held until :meth:`release`, ``no-store``.
+    * ``/ver``: ``v<version>`` with ``ETag: "<version>"``, ``max-age=3600``; a matching
+      ``If-None-Match`` gets 304 (set :attr:`version` to change it).
+    * ``/etag-cookie``: ``ETag: "c1"``, ``no-cache``; its 304 sets ``session=`` from
+      ``?session=``.
+    * ``/mustreval``: first 200 ``max-age=0, must-revalidate``, then 503.
+    * ``/plain``: 200 with no caching header at all.
     """
 
     __test__ = False
@@ -49,6 +56,7 @@ class CacheOrigin:
         self.seen: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
         self._released: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.version = 1
         app = web.Application()
         app.router.add_route("*", "/fresh", self._fresh)
         for path, handler in (
@@ -56,6 +64,9 @@ class CacheOrigin:
             ("/nostore", self._nostore), ("/private", self._private),
             ("/public", self._public), ("/expired", self._expired), ("/flaky", self._flaky),
             ("/cookie", self._cookie), ("/big", self._big), ("/wait", self._wait),
+            ("/holdplain", self._holdplain), ("/ver", self._ver),
+            ("/etag-cookie", self._etag_cookie), ("/mustreval", self._mustreval),
+            ("/plain", self._plain),
         ):  # fmt: skip
             app.router.add_get(path, handler)
         self._app = AppServer(app)
@@ -71,8 +82,15 @@ class CacheOrigin:
 
     def release(self, tag: str) -> None:
         """Let the held ``/wait?tag=`` requests answer."""
+        if self._loop is None:  # nothing arrived yet: nobody waits on it
+            self._event(tag).set()
+        else:
+            self._loop.call_soon_threadsafe(self._event(tag).set)
+
+    def hold_again(self, tag: str) -> None:
+        """Make the next ``?tag=`` requests of the held routes wait for a new release."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._event(tag).set)
+        self._loop.call_soon_threadsafe(self._released.__setitem__, tag, asyncio.Event())
 
     def _event(self, tag: str) -> asyncio.Event:
         return self._released.setdefault(tag, asyncio.Event())
@@ -157,6 +175,38 @@ class CacheOrigin:
             await response.write(bytes([65 + i]) * 262144)
         await response.write_eof()
         return response
+
+    async def _holdplain(self, request: web.Request) -> web.Response:
+        n = self._arrive(request)
+        await self._event(request.query.get("tag", "")).wait()
+        return web.Response(text=str(n), headers={"Cache-Control": "no-store"})
+
+    async def _ver(self, request: web.Request) -> web.Response:
+        self._arrive(request)
+        etag = f'"{self.version}"'
+        headers = {"ETag": etag, "Cache-Control": "max-age=3600"}
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(text=f"v{self.version}", headers=headers)
+
+    async def _etag_cookie(self, request: web.Request) -> web.Response:
+        self._arrive(request)
+        headers = {"ETag": '"c1"', "Cache-Control": "no-cache"}
+        if request.headers.get("If-None-Match") == '"c1"':
+            response = web.Response(status=304, headers=headers)
+            response.set_cookie("session", request.query.get("session", "x"))
+            return response
+        return web.Response(text="cookie body", headers=headers)
+
+    async def _mustreval(self, request: web.Request) -> web.Response:
+        n = self._arrive(request)
+        if n > 1:
+            return web.Response(status=503, text="down")
+        return web.Response(text="strict", headers={"Cache-Control": "max-age=0, must-revalidate"})
+
+    async def _plain(self, request: web.Request) -> web.Response:
+        n = self._arrive(request)
+        return web.Response(text=str(n))
 
     async def _wait(self, request: web.Request) -> web.Response:
         n = self._arrive(request)

@@ -6,6 +6,7 @@ only ever costs a request."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import pickle
 import sqlite3
@@ -590,3 +591,235 @@ def test_a_forked_child_opens_its_own_store_and_exits_in_silence(
     """)
     assert out == "0 True\n"  # the child's hit came from the file; its store reached the parent
     assert origin.count("/fresh", "fork") == 1 and origin.count("/fresh", "fork-child") == 1
+
+
+# -- review findings, each guarded ----------------------------------------------------------------
+
+
+def test_a_new_200_to_a_revalidation_replaces_the_old_body_even_in_the_same_second(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    assert client.get("/ver?tag=v").text == "v1"
+    origin.version = 2
+    forced = client.get("/ver?tag=v", headers={"Cache-Control": "no-cache"})
+    assert forced.text == "v2" and not forced.from_cache
+    after = [client.get("/ver?tag=v") for _ in range(3)]
+    assert [r.text for r in after] == ["v2"] * 3 and all(r.from_cache for r in after)
+
+
+def test_the_set_cookie_of_a_304_is_never_stored(origin: CacheOrigin, cache_file: Path) -> None:
+    client = mylib.Client(origin.url, cache=cache_file)
+    client.get("/etag-cookie?tag=c&session=s304-SECRET")
+    again = client.get("/etag-cookie?tag=c&session=s304-SECRET")
+    assert again.revalidated and "Set-Cookie" not in again.headers
+    assert client.cookies["session"] == "s304-SECRET"  # the jar got it from the 304
+    third = client.get("/etag-cookie?tag=c&session=s304-SECRET")
+    assert third.revalidated and "Set-Cookie" not in third.headers
+    del client
+    assert b"SECRET" not in b"".join(p.read_bytes() for p in cache_file.parent.iterdir())
+
+
+def test_a_store_that_fails_prints_nothing_under_basicconfig(
+    origin: CacheOrigin, tmp_path: Path
+) -> None:
+    path = tmp_path / "busy.sqlite"
+    out = _stderr_free_run(f"""
+        import logging, sqlite3
+        logging.basicConfig()  # a handler of level NOTSET on the root, WARNING on the root
+        import mylib
+        client = mylib.Client({origin.url!r}, cache={str(path)!r})
+        client.get("/fresh?tag=busy-first")  # the store is open and has its tables
+        holder = sqlite3.connect({str(path)!r}, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another process's long write
+        r = client.get("/fresh?tag=busy")
+        holder.rollback()
+        print(r.status_code, r.from_cache, client.get("/fresh?tag=busy").from_cache)
+    """)
+    assert out == "200 False False\n"  # not stored while locked; the request still answered
+
+
+def test_a_private_and_a_shared_cache_on_one_file_keep_apart(
+    origin: CacheOrigin, cache_file: Path
+) -> None:
+    private = mylib.Client(origin.url, cache=mylib.Cache(cache_file))
+    shared = mylib.Client(origin.url, cache=mylib.Cache(cache_file, shared=True))
+    private.get("/private?tag=mix")
+    assert private.get("/private?tag=mix").from_cache
+    assert not shared.get("/private?tag=mix").from_cache  # never the private answer
+
+
+def test_an_authenticated_post_invalidates_the_url_for_everyone(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    cache = mylib.Cache(":memory:")
+    anonymous = make_client(origin.url, cache=cache)
+    anonymous.get("/fresh?tag=ap")
+    assert anonymous.get("/fresh?tag=ap").from_cache
+    writer = make_client(origin.url, cache=cache, auth=mylib.BearerAuth("w"))
+    assert writer.post("/fresh?tag=ap").text == "changed"
+    assert not anonymous.get("/fresh?tag=ap").from_cache
+
+
+def test_stale_if_error_never_serves_what_must_be_revalidated(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=mylib.Cache(":memory:", stale_if_error=True))
+    client.get("/mustreval?tag=mr")
+    assert client.get("/mustreval?tag=mr").status_code == 503
+
+
+def test_a_stale_answer_after_an_error_says_its_age_and_the_tries_made(
+    origin: CacheOrigin,
+) -> None:
+    client = mylib.Client(origin.url, cache=mylib.Cache(":memory:", stale_if_error=True),
+                          retries=mylib.Retry(total=2, backoff_factor=0))
+    client.get("/flaky?tag=age")
+    served = client.get("/flaky?tag=age")
+    assert served.from_cache and served.text == "good body"
+    assert int(served.headers["Age"]) >= 0 and served.attempts == 3
+
+
+def test_a_cancelled_leader_hands_the_lead_to_one_waiter(origin: CacheOrigin) -> None:
+    async def main() -> list[mylib.Response]:
+        client = mylib.AsyncClient(origin.url, cache=":memory:")
+        leader = asyncio.create_task(client.get("/wait?tag=cl"))
+        while origin.count("/wait", "cl") < 1:
+            await asyncio.sleep(0.01)
+        waiting = _Lines("waits for the identical request in flight", 5)
+        logger = logging.getLogger("mylib")
+        logger.addHandler(waiting)
+        level, _ = logger.level, logger.setLevel(logging.DEBUG)
+        try:
+            followers = [asyncio.create_task(client.get("/wait?tag=cl")) for _ in range(5)]
+            while not waiting.reached.is_set():
+                await asyncio.sleep(0.01)
+            leader.cancel()
+            while origin.count("/wait", "cl") < 2:  # one waiter took the lead
+                await asyncio.sleep(0.01)
+            origin.release("cl")
+            return await asyncio.gather(*followers)
+        finally:
+            logger.removeHandler(waiting)
+            logger.setLevel(level)
+
+    answers = asyncio.run(main())
+    assert origin.count("/wait", "cl") == 2
+    assert sum(r.from_cache for r in answers) == 4
+
+
+def test_a_range_request_is_never_answered_by_the_hot_set(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    client.get("/fresh?tag=rg")
+    assert client.get("/fresh?tag=rg").from_cache  # now in the hot set too
+    ranged = client.get("/fresh?tag=rg", headers={"Range": "bytes=0-1"})
+    assert not ranged.from_cache and origin.count("/fresh", "rg") == 2
+
+
+def test_max_body_size_binds_an_answer_from_the_cache(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    client.get("/big?tag=mb")
+    with pytest.raises(mylib.ResponseTooLarge):
+        client.get("/big?tag=mb", max_body_size=1000)
+    assert origin.count("/big", "mb") == 1
+
+
+def test_request_max_age_and_min_fresh_make_a_stored_answer_revalidate(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    client.get("/expired?tag=ma")  # stored 10 s old
+    again = client.get("/expired?tag=ma", headers={"Cache-Control": "max-age=3600"})
+    assert again.revalidated  # stale anyway
+    client.get("/ver?tag=ma")
+    fresh_enough = client.get("/ver?tag=ma", headers={"Cache-Control": "min-fresh=60"})
+    assert fresh_enough.from_cache and not fresh_enough.revalidated
+    too_old = client.get("/ver?tag=ma", headers={"Cache-Control": "min-fresh=7200"})
+    assert too_old.revalidated and origin.count("/ver", "ma") == 2
+
+
+def test_max_stale_with_only_if_cached_answers_offline_from_a_stale_entry(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    client.get("/expired?tag=ms")
+    offline = client.get("/expired?tag=ms",
+                         headers={"Cache-Control": "only-if-cached, max-stale"})
+    assert offline.status_code == 200 and offline.from_cache and offline.text == "expired body"
+    bounded = client.get("/expired?tag=ms",
+                         headers={"Cache-Control": "only-if-cached, max-stale=1"})
+    assert bounded.status_code == 504  # 9 s stale is more than it accepts
+    assert origin.count("/expired", "ms") == 1
+
+
+def test_the_callers_own_conditional_get_still_gets_its_304(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    tag = client.get("/ver?tag=cond").headers["ETag"]
+    mine = client.get("/ver?tag=cond", headers={"If-None-Match": tag})
+    assert mine.status_code == 304 and not mine.from_cache
+
+
+def test_requests_whose_answer_cannot_be_stored_are_not_kept_waiting_again(
+    origin: CacheOrigin,
+) -> None:
+    client = mylib.Client(origin.url, cache=":memory:")
+    origin.release("np")
+    assert client.get("/holdplain?tag=np").text == "1"  # not storable: remembered
+    origin.hold_again("np")
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        futures = [pool.submit(client.get, "/holdplain?tag=np") for _ in range(10)]
+        deadline = time.monotonic() + 30
+        while origin.count("/holdplain", "np") < 11:  # all ten at the origin at once
+            assert time.monotonic() < deadline, "requests were kept waiting for each other"
+            time.sleep(0.01)
+        origin.release("np")
+        assert sorted(int(f.result().text) for f in futures) == list(range(2, 12))
+
+
+def test_an_answer_that_could_never_be_used_is_not_stored(
+    origin: CacheOrigin, cache_file: Path
+) -> None:
+    client = mylib.Client(origin.url, cache=cache_file)
+    for _ in range(5):
+        assert not client.get("/plain?tag=pl").from_cache
+    with sqlite3.connect(cache_file) as db:
+        assert db.execute("SELECT count(*) FROM entries").fetchone() == (0,)
+
+
+def test_a_hit_spells_header_names_as_the_server_did(
+    make_client: Any, origin: CacheOrigin
+) -> None:
+    client = make_client(origin.url, cache=":memory:")
+    live = client.get("/ver?tag=sp")
+    hit = client.get("/ver?tag=sp")
+    assert hit.from_cache and set(hit.headers) - {"Age"} == set(live.headers)
+    assert "Cache-Control" in list(hit.headers)  # not hishel's "cache-control"
+
+
+def test_a_location_that_cannot_be_a_file_is_refused_at_once(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match="is a folder"):
+        mylib.Cache(tmp_path)
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        mylib.Cache(tmp_path / "afile" / "cache.sqlite")
+    with pytest.raises(ValueError, match="not ''"):
+        mylib.Cache("")
+
+
+def test_clients_given_the_same_location_share_one_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, origin: CacheOrigin
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert mylib.Client(cache=True).cache is mylib.Client(cache=True).cache
+    path = str(tmp_path / "one.sqlite")
+    assert mylib.Client(cache=path).cache is mylib.AsyncClient(cache=path).cache
+    assert mylib.Client(cache=":memory:").cache is not mylib.Client(cache=":memory:").cache
+    client = mylib.Client(origin.url, cache=path)
+    client.get("/fresh?tag=none")
+    assert client.get("/fresh?tag=none", cache=None).from_cache  # None: as the client
