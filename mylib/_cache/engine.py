@@ -25,6 +25,7 @@ import datetime
 import functools
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ from .._errors import TransportError, body_too_large
 from .._logging import log_cache
 from .._models import WAITING_FOR, Response
 from .._transports.base import BytesBody
-from .storage import MAX_ENTRY, in_worker, lookup, read_entry, remove, store, update
+from .storage import MAX_ENTRY, in_worker, lookup, next_piece, read_entry, remove, store, update
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -145,11 +146,15 @@ async def _run(
         log_cache(request.method, url, "hit")
         return _stored(hot.status, hot.headers, hot.body, request, call, started), True
     generation = cache._generation
-    state, body, fresh_for = await in_worker(lookup, cache, sent, key)
+    state, body, fresh_for = await in_worker(lookup, cache, sent, key, not call.stream)
     if isinstance(state, hishel.FromCache):
-        assert body is not None
         kept = state.entry.response
         log_cache(request.method, url, "hit")
+        if body is None:  # a stream: its pieces come from the store as it is read
+            hit = _stored(kept.status_code, _headers_of(kept), b"", request, call, started)
+            assert isinstance(kept.stream, Iterator)
+            hit._body = _StoredBody(kept.stream)
+            return hit, True
         if ordinary and cache._generation == generation:  # nothing was invalidated meanwhile
             _keep_hot(cache, which, sent, kept, body, fresh_for)
         return _stored(kept.status_code, _headers_of(kept), body, request, call, started), True
@@ -585,6 +590,44 @@ def _directives(value: str | None) -> frozenset[str]:
     if not value:
         return frozenset()
     return frozenset(part.split("=", 1)[0].strip().lower() for part in value.split(","))
+
+
+class _StoredBody:
+    """A stored body, read piece by piece from the store (one worker call per stored row of
+    128 KiB), so a large stored response streams in flat memory (the ResponseBody
+    interface)."""
+
+    __slots__ = ("_pieces",)
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces: Iterator[bytes] | None = pieces
+
+    async def read(self) -> bytes:
+        """The rest of the body."""
+        parts = []
+        while piece := await self.read_some():
+            parts.append(piece)
+        return b"".join(parts)
+
+    async def read_some(self) -> bytes:
+        """The next stored piece; ``b""`` at the end."""
+        if self._pieces is None:
+            return b""
+        piece = await in_worker(next_piece, self._pieces)
+        if not piece:
+            self._pieces = None
+        return piece
+
+    def release(self) -> None:
+        """Read to the end: nothing to give back."""
+        self._pieces = None
+
+    def abort(self) -> None:
+        """Closed early: the rest is not read."""
+        self._pieces = None
+
+    def on_drop(self, callback: Callable[[], None]) -> None:
+        """Never called: no connection holds a stored body."""
 
 
 class _SavingBody:

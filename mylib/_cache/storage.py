@@ -28,6 +28,7 @@ import hishel
 from hishel._core._headers import parse_cache_control
 from hishel._core._spec import get_age, get_freshness_lifetime
 
+from .._errors import ReadError
 from .._logging import log_cache_problem
 from .._runtime import DaemonExecutor
 
@@ -173,11 +174,11 @@ def _open(cache: Cache) -> Any:
 
 
 def lookup(
-    cache: Cache, request: hishel.Request, key: str
+    cache: Cache, request: hishel.Request, key: str, whole: bool = True
 ) -> tuple[hishel.State, bytes | None, float]:
     """hishel's decision for ``request`` over the entries under ``key``, and for a hit the
-    stored body (read here too, so a hit costs one worker call) and how many seconds more
-    it stays fresh."""
+    stored body (read here too, so a hit costs one worker call; with ``whole=False``, for a
+    stream, not read: None) and how many seconds more it stays fresh."""
     idle = hishel.IdleClient(options=cache._options)
     storage = _store_of(cache)
     if storage is None:
@@ -204,8 +205,8 @@ def lookup(
             entries,
         )  # fmt: skip
     if isinstance(state, hishel.FromCache):
-        body = read_entry(state.entry)
-        if body is None:
+        body = read_entry(state.entry) if whole else None
+        if whole and body is None:
             return idle.next(request, []), None, 0.0
         kept = state.entry.response
         lifetime = get_freshness_lifetime(kept, cache.shared)
@@ -223,6 +224,15 @@ def _too_old_for(request: hishel.Request, kept: hishel.Response, cache: Cache) -
         return True
     lifetime = get_freshness_lifetime(kept, cache.shared) or 0
     return said.min_fresh is not None and lifetime - age < said.min_fresh
+
+
+def next_piece(pieces: Iterator[bytes]) -> bytes:
+    """The next stored piece of a body (``b""`` at its end); a stored body that cannot be
+    read any more raises :class:`~mylib.ReadError`."""
+    try:
+        return bytes(next(pieces, b""))
+    except Exception as exc:
+        raise ReadError(f"the stored body could not be read: {type(exc).__name__}: {exc}") from exc
 
 
 def read_entry(entry: hishel.Entry) -> bytes | None:

@@ -823,3 +823,19 @@ def test_clients_given_the_same_location_share_one_cache(
     client = mylib.Client(origin.url, cache=path)
     client.get("/fresh?tag=none")
     assert client.get("/fresh?tag=none", cache=None).from_cache  # None: as the client
+
+
+def test_a_stored_response_streams_in_flat_memory(origin: CacheOrigin, cache_file: Path) -> None:
+    import tracemalloc
+
+    client = mylib.Client(origin.url, cache=cache_file)
+    assert len(client.get("/big?tag=flat").content) == 4 << 20  # stored
+    tracemalloc.start()
+    try:
+        with client.stream("GET", "/big?tag=flat") as r:
+            assert r.from_cache
+            size = sum(len(piece) for piece in r.iter_bytes(65536))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert size == 4 << 20 and peak < 3 << 20  # never the whole 4 MiB at once
