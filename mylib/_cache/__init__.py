@@ -20,17 +20,24 @@ The invariants, and why they hold:
   says why and requests go to the network. A storage error on one call is a miss (a failed
   store serves the response anyway). hishel's own error lines are demoted to DEBUG, one line
   without a traceback, so nothing reaches stderr.
-* **Credentials stay private.** The key is a SHA-256 of the URL (and, in a private cache,
-  of the ``Authorization`` header), so no URL, token or password is in a file name, a Redis
-  key or a log line. A response to a request with ``Authorization`` is stored only when it
-  says it may be (``public``, ``s-maxage``, ``must-revalidate``; ``private`` too in a
-  private cache), and a shared cache (``shared=True``) never stores a ``private`` one.
+* **Credentials stay private.** The key is a SHA-256 of the URL (and of whether the cache
+  is shared: a private and a shared cache on one file never read each other's entries); the
+  stored request keeps its ``Authorization``, ``Cookie`` and ``Proxy-Authorization`` only as
+  digests, and no ``Set-Cookie`` is stored, so no URL, token or password is in a file, a
+  Redis key or a log line. A response to a request with ``Authorization`` is stored only
+  when it says it may be (``public``, ``s-maxage``, ``must-revalidate``; ``private`` too in
+  a private cache); in a private cache it answers only the same credentials (as if it said
+  ``Vary: Authorization``), while an unsafe request invalidates the URL for everyone; and a
+  shared cache (``shared=True``) never stores a ``private`` one.
 * **Identical requests in flight collapse.** Per event loop (every blocking ``Client``
   call, from any thread, runs on mylib's one I/O loop), the first cacheable GET or HEAD for
-  a key leads; the others wait for it and then look up the store, which holds its answer.
-  A leader whose answer was not stored (or was a stream, which is stored once read to its
-  end) lets the waiters go to the network on their own, so uncacheable requests are not
-  serialized.
+  a key and credentials leads; the others wait for it and then look up the store, which
+  holds its answer. A leader whose answer was not stored (or was a stream, which is stored
+  once read to its end, or an error) lets the waiters go to the network on their own, and
+  such a request is not collapsed again for a minute, so uncacheable requests are not
+  serialized; a leader that was cancelled hands the lead to one of the waiters. A GET with
+  its own validators (``If-None-Match``, ...) is the caller's conditional request and
+  passes the cache by.
 * **The last second's fresh hits skip the store.** A response found fresh is also kept in
   memory (at most 256 of them, of up to 1 MiB each) for the rest of its freshness, but at
   most one second: an identical request (same method, key and ``Vary`` values, no
