@@ -839,3 +839,28 @@ def test_a_stored_response_streams_in_flat_memory(origin: CacheOrigin, cache_fil
     finally:
         tracemalloc.stop()
     assert size == 4 << 20 and peak < 3 << 20  # never the whole 4 MiB at once
+
+
+def test_a_slow_store_never_holds_up_the_io_loop(origin: CacheOrigin, cache_file: Path) -> None:
+    client = mylib.Client(origin.url, cache=cache_file)
+    client.get("/fresh?tag=slow")  # the store is open
+    store = client.cache._store  # type: ignore[union-attr]
+    entered, release = threading.Event(), threading.Event()
+    real = store.get_entries
+
+    def stuck(key: str) -> Any:  # a disk that does not answer, until released
+        entered.set()
+        release.wait(30)
+        return real(key)
+
+    store.get_entries = stuck
+    waiting = concurrent.futures.ThreadPoolExecutor(1).submit(client.get, "/fresh?tag=slow")
+    try:
+        assert entered.wait(30)
+        # The same I/O loop still serves everyone else while the lookup waits for its disk.
+        other = mylib.Client(origin.url)
+        assert other.get("/plain?tag=slow", timeout=20).status_code == 200
+        assert not waiting.done()
+    finally:
+        release.set()
+    assert waiting.result(30).from_cache
