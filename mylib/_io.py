@@ -28,14 +28,13 @@ import asyncio
 import atexit
 import inspect
 import os
-import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
 from ._cache import fresh_cache_state
 from ._errors import ClientClosedError, LoopThreadError, TimeoutError
 from ._ratelimit import fresh_rate_limit_locks
-from ._runtime import Bridge, DaemonExecutor
+from ._runtime import Bridge, LazyPool
 from ._runtime.syncify import close_live_instances
 from ._transports.sessions import forget_all_after_fork, sweep_at_exit
 
@@ -61,19 +60,10 @@ atexit.register(sweep_at_exit)
 
 # -- the callback pool: blocking hooks and auth callables -------------------------------------
 
-_callbacks: DaemonExecutor | None = None
-_callbacks_lock = threading.Lock()
-
-
-def _callback_executor() -> DaemonExecutor:
-    # Its own threads, not the loop's default executor: that one also resolves host names,
-    # and four blocking hooks each waiting on a request to a named host held all its workers,
-    # so the lookups those requests needed never ran (a deadlock, found in review).
-    global _callbacks
-    with _callbacks_lock:
-        if _callbacks is None:
-            _callbacks = DaemonExecutor(max_workers=32, name="mylib-callback")
-        return _callbacks
+# Its own threads, not the loop's default executor: that one also resolves host names, and
+# four blocking hooks each waiting on a request to a named host held all its workers, so the
+# lookups those requests needed never ran (a deadlock, found in review).
+_CALLBACKS = LazyPool(max_workers=32, name="mylib-callback")
 
 
 async def run_blocking(fn: Callable[[Any], Any], arg: object) -> Any:
@@ -82,19 +72,18 @@ async def run_blocking(fn: Callable[[Any], Any], arg: object) -> Any:
     The pool's daemon threads keep working after ``threading._shutdown`` (a non-daemon
     thread's requests at exit) and are never shared with DNS lookups.
     """
-    return await asyncio.get_running_loop().run_in_executor(_callback_executor(), fn, arg)
+    return await asyncio.get_running_loop().run_in_executor(_CALLBACKS.get(), fn, arg)
 
 
 # -- fork ---------------------------------------------------------------------------------------
 
 
 def _after_fork_in_child() -> None:
-    global _callbacks, _callbacks_lock
     BRIDGE.after_fork_in_child()
     forget_all_after_fork()
     fresh_rate_limit_locks()
     fresh_cache_state()
-    _callbacks, _callbacks_lock = None, threading.Lock()
+    _CALLBACKS.forget_after_fork()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

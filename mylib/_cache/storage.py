@@ -17,7 +17,6 @@ import asyncio
 import logging
 import os
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -30,7 +29,7 @@ from hishel._core._spec import get_age, get_freshness_lifetime
 
 from .._errors import ReadError
 from .._logging import log_cache_problem
-from .._runtime import DaemonExecutor
+from .._runtime import LazyPool
 
 if TYPE_CHECKING:
     from . import Cache
@@ -59,30 +58,20 @@ REDIS_TIMEOUT = 5.0
 #: How long a SQLite write waits for another process's write lock (milliseconds).
 BUSY_TIMEOUT_MS = 1000
 
-_pool: DaemonExecutor | None = None
-_pool_lock = threading.Lock()
+_WORKERS = LazyPool(max_workers=4, name="mylib-cache")
 #: Stores a forked child inherited: never used there, and never closed either (closing a
 #: SQLite connection in the child could disturb the parent's locks), so kept alive here.
 _ABANDONED: list[Any] = []
 
 
-def _workers() -> DaemonExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = DaemonExecutor(max_workers=4, name="mylib-cache")
-        return _pool
-
-
 async def in_worker(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in a cache worker thread, awaited from the running loop."""
-    return await asyncio.get_running_loop().run_in_executor(_workers(), fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_WORKERS.get(), fn, *args)
 
 
 def forget_after_fork() -> None:
     """In a forked child: the parent's worker threads did not survive the fork."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
+    _WORKERS.forget_after_fork()
 
 
 # -- hishel's error lines, demoted ------------------------------------------------------------

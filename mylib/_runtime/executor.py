@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["DaemonExecutor"]
+__all__ = ["DaemonExecutor", "LazyPool"]
 
 T = TypeVar("T")
 
@@ -107,3 +107,25 @@ class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
             self._shutdown = True
             for _ in range(self._workers):
                 self._queue.put(None)
+
+
+class LazyPool:
+    """A :class:`DaemonExecutor` made on first use (thread-safe), and forgotten in a forked
+    child, whose copy has none of the parent's threads."""
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        self._max_workers = max_workers
+        self._name = name
+        self._pool: DaemonExecutor | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> DaemonExecutor:
+        """The pool, made now if it is not yet."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = DaemonExecutor(max_workers=self._max_workers, name=self._name)
+            return self._pool
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: start afresh (the lock too: it may have been held)."""
+        self._pool, self._lock = None, threading.Lock()
