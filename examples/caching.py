@@ -1,7 +1,8 @@
 """Caching in one minute: a notebook re-run that costs nothing, a revalidation that is free.
 
 Starts the tiny todo API on 127.0.0.1 (its GETs carry an ETag), then reads it through a client
-with an HTTP cache in a SQLite file. Needs the cache extra: ``pip install 'mylib[cache]'``.
+with an HTTP cache in a SQLite file. Needs hishel: ``pip install 'hishel>=2,<3'`` (from a
+checkout: ``pip install -e '.[cache]'``).
 
     python examples/caching.py
 """

@@ -155,7 +155,7 @@ class AsyncClient:
             binds streams and downloads too.
         cache: An HTTP cache that follows the standard (RFC 9111): True for a SQLite file
             in your user cache folder, a file path, ``":memory:"``, a ``redis://`` URL, or a
-            :class:`Cache` for its options (needs ``pip install 'mylib[cache]'``). Fresh
+            :class:`Cache` for its options (needs hishel: ``pip install 'hishel>=2,<3'``). Fresh
             responses are answered from it without a request, stale ones revalidated, and
             identical requests in flight sent once; ``response.from_cache`` tells. Default
             None: no cache.

@@ -70,13 +70,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Cache", "default_location", "fresh_cache_state", "to_cache"]
 
+# The packages themselves, not mylib's extras: a "mylib" on the public index is somebody
+# else's (from a checkout, pip install -e '.[cache]' brings them).
 _INSTALL_HINT = (
     "mylib.Cache needs the hishel package (RFC 9111 caching), which is not installed; "
-    "install it with pip install 'mylib[cache]' (or pip install 'hishel>=2')"
+    "install it with pip install 'hishel>=2,<3'"
 )
 _REDIS_HINT = (
     "a Cache at a redis:// URL needs the redis package, which is not installed; install it "
-    "with pip install 'mylib[cache,redis]' (or pip install redis)"
+    "with pip install redis"
 )
 
 #: Every Cache made in this process, so that a forked child can give each fresh state.
@@ -150,7 +152,7 @@ class Cache:
             ``~/Library/Caches/mylib/`` on macOS, ``%LOCALAPPDATA%\\mylib\\Cache\\`` on
             Windows); a file path (SQLite, shared by every process that opens it);
             ``":memory:"`` (this process only); or a ``redis://`` / ``rediss://`` URL, one
-            cache for many processes and machines (``pip install 'mylib[redis]'``).
+            cache for many processes and machines (needs ``pip install redis``).
         ttl: At most so many seconds any entry is kept, however long the server allows;
             None (default) for no bound of mylib's.
         shared: Behave as a shared cache in RFC 9111's sense: ``private`` responses are
@@ -167,7 +169,7 @@ class Cache:
     ``cache="path"`` give every client in the process the same Cache for a location.
 
     Raises:
-        ImportError: hishel (``pip install 'mylib[cache]'``), or redis for a Redis URL, is
+        ImportError: hishel (``pip install 'hishel>=2,<3'``), or redis for a Redis URL, is
             not installed.
         TypeError: an option of the wrong type.
         ValueError: an impossible ``ttl``, an unknown URL scheme, or a path that cannot be
