@@ -18,6 +18,7 @@ import asyncio
 import builtins
 import dataclasses
 import enum
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
@@ -199,6 +200,8 @@ class AsyncClient:
         options = dict(locals())
         del options["self"], options["transport"]
         self._config = config = make_config(**options)
+        #: The options as given: what a pickled client carries (``__reduce__``).
+        self._given = options
         #: Closing closes the transport the client made, never one it was given.
         self._owns_transport = transport is None
         if transport is None:
@@ -214,6 +217,18 @@ class AsyncClient:
         self._handler = chain(steps_for(config))
         self._state = ClientState.OPEN
         self._active: set[asyncio.Task[Any]] = set()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A client pickles as its configuration (the options it was made with, its cookies
+        as they are now, a transport it was given), never its connections: unpickled, it
+        opens its own, on the loop of whatever process uses it, when it first sends. The
+        attributes a subclass set travel too.
+
+        Raises:
+            TypeError: an option that cannot travel: an ``ssl.SSLContext`` (give a CA bundle
+                path instead), a lambda or local function as a hook, auth or JSON function.
+        """
+        return (_rebuild, (type(self), picklable_options(self), _own_attributes(self)))
 
     def __repr__(self) -> str:
         base = f" base_url={redact_url(self._config.base_url)!r}" if self._config.base_url else ""
@@ -570,6 +585,61 @@ class AsyncClient:
 
 
 # -- the engine's internal interface for the facade and the features ---------------------------
+
+
+#: The attributes of AsyncClient itself: a pickled client carries the others (a subclass's).
+_ENGINE_ATTRIBUTES = frozenset(
+    {"_config", "_given", "_owns_transport", "_transport", "_handler", "_state", "_active"}
+)
+
+
+def picklable_options(client: AsyncClient) -> dict[str, Any]:
+    """The options that rebuild ``client`` in another process.
+
+    Raises:
+        TypeError: one that cannot be pickled, named with what to give instead.
+    """
+    options = dict(client._given)
+    options["cookies"] = client._config.cookies  # as they are now (it pickles its cookies)
+    if isinstance(options.get("verify"), ssl.SSLContext):
+        raise TypeError(
+            "a client with verify= an ssl.SSLContext cannot be pickled (a context holds "
+            "OpenSSL state); give verify= a CA bundle path and cert= the certificate files "
+            "instead"
+        )
+    if not client._owns_transport:
+        options["transport"] = client._transport
+    hooks = client._config.event_hooks
+    named: list[tuple[str, object]] = [
+        (f"event_hooks[{event!r}]", hook) for event, fns in hooks.items() for hook in fns
+    ]
+    named += [(name, options.get(name)) for name in ("auth", "json_dumps", "json_loads")]
+    for name, value in named:
+        if value is not None and _is_local(value):
+            raise TypeError(
+                f"the client cannot be pickled: its {name} is {value!r}, which pickle "
+                "cannot send (a lambda or a function defined inside another); use a function "
+                "defined at module level"
+            )
+    return options
+
+
+def _is_local(value: object) -> bool:
+    qualname = getattr(value, "__qualname__", "")
+    return "<lambda>" in qualname or "<locals>" in qualname
+
+
+def _own_attributes(client: AsyncClient) -> dict[str, Any]:
+    return {k: v for k, v in vars(client).items() if k not in _ENGINE_ATTRIBUTES}
+
+
+def _rebuild(
+    cls: type[AsyncClient], options: dict[str, Any], attributes: dict[str, Any]
+) -> AsyncClient:
+    client = cls.__new__(cls)
+    AsyncClient.__init__(client, **options)
+    client.__dict__.update(attributes)
+    return client
 
 
 async def open_response(client: AsyncClient, request: Request) -> Response:

@@ -98,6 +98,17 @@ class Client:
         #: The engine; it runs on mylib's I/O loop.
         self._engine = AsyncClient(**options)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A Client pickles as its engine's configuration (see :meth:`AsyncClient.__reduce__`):
+        unpickled in another process it opens its connections on that process's own I/O
+        loop, when it first sends.
+
+        Raises:
+            TypeError: an option that cannot travel (an ``ssl.SSLContext``, a lambda hook).
+        """
+        own = {k: v for k, v in vars(self).items() if k != "_engine"}
+        return (_rebuild_client, (type(self), self._engine, own))
+
     def __repr__(self) -> str:
         return repr(self._engine).replace(type(self._engine).__name__, "mylib.Client", 1)
 
@@ -334,3 +345,10 @@ class Client:
             BRIDGE, self._engine, url, path, progress=progress, chunk_size=chunk_size,
             resume=resume, options=dict(options),
         )
+
+
+def _rebuild_client(cls: type[Client], engine: AsyncClient, attributes: dict[str, Any]) -> Client:
+    client = cls.__new__(cls)
+    client._engine = engine
+    client.__dict__.update(attributes)
+    return client

@@ -67,6 +67,11 @@ class Cookies(MutableMapping[str, str]):
 
     __slots__ = ("jar",)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The cookies, not the jar (it holds a lock): the other side gets a plain
+        # CookieJar with the same cookies.
+        return (_rebuild_cookies, (list(self.jar),))
+
     def __init__(self, cookies: Mapping[str, str] | CookieJar | None = None) -> None:
         if isinstance(cookies, Cookies):
             self.jar: CookieJar = cookies.jar
@@ -441,3 +446,10 @@ def cookie_header(cookies: Mapping[str, str]) -> str:
         check_sendable(name, text)
         items.append(f"{name}={text}")
     return "; ".join(items)
+
+
+def _rebuild_cookies(cookies: list[Cookie]) -> Cookies:
+    jar = CookieJar()
+    for cookie in cookies:
+        jar.set_cookie(cookie)
+    return Cookies(jar)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
@@ -82,6 +82,18 @@ class Error(Exception):
     def __init__(self, message: str, *, request: Request | None = None) -> None:
         super().__init__(message)
         self.request = request
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Every attribute a user reads (.request, .response, .limit, .attempts) travels;
+        # the subclasses' keyword-only __init__ is not called again on the other side.
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(cls: type[Error], args: tuple[Any, ...], state: dict[str, Any]) -> Error:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class HTTPStatusError(Error):

@@ -822,6 +822,19 @@ class Response(ResponseBase):
         # holder must aread() or close() it (see the module's docstring).
         self._body: ResponseBody | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Across a process boundary: what a user reads (status, reason, headers, body, URL,
+        # request, history, elapsed, attempts, cache marks, a set encoding). A json_loads of
+        # the client's own is left behind (the other side decodes with json.loads).
+        if self._body is not None:
+            raise TypeError("a Response whose body is still on the wire cannot be pickled")
+        return (
+            _rebuild_response,
+            (self.status_code, list(self.headers.items()), self.content, self.request,
+             self.reason, self.url, self.elapsed, self.history, self.attempts,
+             self.from_cache, self.revalidated, self._encoding),
+        )  # fmt: skip
+
     def __repr__(self) -> str:
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
         return f"<Response [{self.status_code} {self.reason}] {redact_url(self.url)}{tries}>"
@@ -890,6 +903,31 @@ class Response(ResponseBase):
         owns it and must release or abort it."""
         body, self._body = self._body, None
         return body
+
+
+def _rebuild_response(
+    status_code: int,
+    headers: list[tuple[str, str]],
+    content: bytes,
+    request: Request | None,
+    reason: str,
+    url: str,
+    elapsed: datetime.timedelta,
+    history: list[Response],
+    attempts: int,
+    from_cache: bool,
+    revalidated: bool,
+    encoding: str | None,
+) -> Response:
+    response = Response(
+        status_code, headers=CIMultiDictProxy(CIMultiDict(headers)), content=content,
+        request=request, reason=reason, url=url, elapsed=elapsed, history=history,
+        attempts=attempts,
+    )  # fmt: skip
+    response.from_cache, response.revalidated, response._encoding = (
+        from_cache, revalidated, encoding
+    )
+    return response
 
 
 async def read_within(

@@ -86,6 +86,13 @@ class _StreamFace(ResponseBase):
     _json_loads: Callable[..., Any]
     _UNREAD = "the body has not been read: call aread() first"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError(
+            f"a {type(self).__name__} cannot be pickled: its body is on a connection of this "
+            "process; read it first (read() / aread()) and send its content, or make the "
+            "request without stream()"
+        )
+
     @property
     def content(self) -> bytes:
         """The body, once it has been read in full.

@@ -369,7 +369,13 @@ class SyncBase:
     __mylib_wrapped__: type
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        instance = _on_loop(self, _construct, type(self).__mylib_wrapped__, args, kwargs)
+        self._mylib_start(_on_loop(self, _construct, type(self).__mylib_wrapped__, args, kwargs))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The wrapped instance travels (when it pickles); the other side wraps it anew.
+        return (_rebuild_twin, (type(self), self._mylib_instance()))
+
+    def _mylib_start(self, instance: Any) -> None:
         state = _State(instance, type(self)._mylib_runtime)
         object.__setattr__(self, "_mylib_state", state)
         object.__setattr__(self, "_mylib_cms", [])
@@ -508,6 +514,12 @@ def _passthrough_property(name: str, prop: property) -> property:
         setattr(self._mylib_state.instance, name, value)
 
     return property(fget, fset if prop.fset is not None else None, doc=prop.__doc__)
+
+
+def _rebuild_twin(cls: type[SyncBase], instance: Any) -> SyncBase:
+    twin = cls.__new__(cls)
+    twin._mylib_start(instance)
+    return twin
 
 
 def _sync_name(name: str) -> str:
