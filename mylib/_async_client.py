@@ -485,6 +485,8 @@ class AsyncClient:
         concurrency: int = 10,
         return_exceptions: bool = False,
         progress: bool = False,
+        executor: Any = None,
+        batch_size: int | None = None,
         **options: Unpack[RequestOptions],
     ) -> list[Any]:
         """Send many requests at once, at most ``concurrency`` at a time; responses in order.
@@ -493,6 +495,15 @@ class AsyncClient:
         :meth:`build_request` (sent as they are), or dicts of per-item options with a
         ``"url"`` key (and optionally ``"method"``) that win over ``options``. It is consumed
         lazily, so a generator of millions of URLs runs in bounded memory.
+
+        ``executor`` (a ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``,
+        Ray's or Dask's executor, or a ``dask.distributed.Client``) spreads the work over its
+        worker processes: the items are cut into batches of ``batch_size`` (default: ten per
+        request in flight, at least 100), each batch runs ``map`` on this client as pickled
+        to a worker (one I/O loop per worker process; its batches share connections), and
+        the results come back in input order. ``concurrency`` is per worker. Items and
+        ``options`` must pickle; the client travels as its configuration (its credentials
+        too, as with requests).
 
         Example::
 
@@ -510,7 +521,7 @@ class AsyncClient:
 
         return await collect_async(
             self, method, urls, concurrency=concurrency, return_exceptions=return_exceptions,
-            progress=progress, options=options,
+            progress=progress, options=options, executor=executor, batch_size=batch_size,
         )
 
     def as_completed(
@@ -520,6 +531,8 @@ class AsyncClient:
         *,
         concurrency: int = 10,
         return_exceptions: bool = False,
+        executor: Any = None,
+        batch_size: int | None = None,
         **options: Unpack[RequestOptions],
     ) -> AsyncIterator[tuple[int, Any]]:
         """Like :meth:`map`, but yield ``(index, response)`` pairs as they complete.
@@ -530,13 +543,27 @@ class AsyncClient:
                 async for i, r in results:
                     ...
 
-        Closing the iterator early cancels the requests still in flight.
+        Closing the iterator early cancels the requests still in flight. ``executor`` and
+        ``batch_size`` spread the work over worker processes as for :meth:`map` (the items
+        must then be a plain iterable).
 
         Raises:
             The same errors as :meth:`map`.
         """
         from ._map import check_concurrency, check_items, map_async_iter
 
+        if executor is not None:
+            from collections.abc import Iterator
+
+            from ._distributed import distributed_aiter
+
+            items = check_items(urls)
+            assert isinstance(items, Iterator)
+            return distributed_aiter(
+                self, method, items, executor=executor, batch_size=batch_size,
+                concurrency=check_concurrency(concurrency),
+                return_exceptions=return_exceptions, options=options,
+            )
         return map_async_iter(
             self, method, check_items(urls, allow_async=True),
             concurrency=check_concurrency(concurrency), return_exceptions=return_exceptions,

@@ -263,13 +263,30 @@ class Client:
         concurrency: int = 10,
         return_exceptions: bool = False,
         progress: bool = False,
+        executor: Any = None,
+        batch_size: int | None = None,
         **options: Unpack[RequestOptions],
     ) -> list[Any]:
         """Send many requests at once, at most ``concurrency`` at a time; responses in order.
 
         Items are URLs, :class:`Request` objects or dicts of per-item options (see
         :meth:`AsyncClient.map`). They are pulled and built in this thread, in batches, so a
-        slow generator never stalls the I/O loop. ``progress=True`` draws a tqdm bar.
+        slow generator never stalls the I/O loop. ``progress=True`` draws a tqdm bar
+        (counting finished items across workers, with an ``executor``).
+
+        ``executor`` (a ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``,
+        Ray's or Dask's executor, or a ``dask.distributed.Client``) spreads the work over its
+        worker processes: the items are cut into batches of ``batch_size`` (default: ten per
+        request in flight, at least 100), each batch runs ``map`` on this client as pickled
+        to a worker (one I/O loop per worker process; its batches share connections), and
+        the results come back in input order. ``concurrency`` is per worker. Items and
+        ``options`` must pickle; the client travels as its configuration (its credentials
+        too, as with requests).
+
+        Example, over a process pool::
+
+            with ProcessPoolExecutor(4) as pool:
+                rs = client.map("GET", urls, executor=pool, concurrency=20)
 
         Example::
 
@@ -284,6 +301,7 @@ class Client:
         return collect_sync(
             BRIDGE, self._engine, method, urls, concurrency=concurrency,
             return_exceptions=return_exceptions, progress=progress, options=options,
+            executor=executor, batch_size=batch_size, traveller=self,
         )
 
     def as_completed(
@@ -293,6 +311,8 @@ class Client:
         *,
         concurrency: int = 10,
         return_exceptions: bool = False,
+        executor: Any = None,
+        batch_size: int | None = None,
         **options: Unpack[RequestOptions],
     ) -> Iterator[MapResult]:
         """Like :meth:`map`, but yield ``(index, response)`` pairs as they complete.
@@ -302,13 +322,23 @@ class Client:
             for i, r in client.as_completed("GET", urls, concurrency=20):
                 save(i, r.content)
 
-        Leaving the loop early cancels the requests still in flight.
+        Leaving the loop early cancels the requests still in flight. ``executor`` and
+        ``batch_size`` spread the work over worker processes as for :meth:`map`.
 
         Raises:
             The same errors as :meth:`map` (bad arguments at once, not at the first step).
         """
         items = check_items(urls)
         assert isinstance(items, Iterator)
+        if executor is not None:
+            from ._distributed import as_executor, check_batch_size, distributed_iter
+
+            concurrency = check_concurrency(concurrency)
+            check_batch_size(batch_size, concurrency)
+            return distributed_iter(
+                self, method, items, executor=as_executor(executor), batch_size=batch_size,
+                concurrency=concurrency, return_exceptions=return_exceptions, options=options,
+            )
         return map_sync_iter(
             BRIDGE, self._engine, method, items, concurrency=check_concurrency(concurrency),
             return_exceptions=return_exceptions, options=options,

@@ -394,19 +394,37 @@ def collect_sync(
     return_exceptions: bool,
     progress: bool,
     options: Mapping[str, Any],
+    executor: Any = None,
+    batch_size: int | None = None,
+    traveller: Any = None,
 ) -> list[Any]:
-    """Blocking ``map``: validate everything, run, return results in input order."""
+    """Blocking ``map``: validate everything, run, return results in input order (over the
+    ``executor``'s workers, with ``traveller`` the client they get, when one is given)."""
     concurrency = check_concurrency(concurrency)
     tqdm = require_tqdm(progress)
     items = check_items(urls)
     assert isinstance(items, Iterator)
+    if executor is not None:
+        from ._distributed import as_executor, check_batch_size, distributed_iter
+
+        executor = as_executor(executor)
+        check_batch_size(batch_size, concurrency)
     bar = make_bar(tqdm, total=_total(urls), desc=f"{method} x{_total(urls) or '?'}")
     out: list[Any] = []
     try:
-        for index, result in map_sync_iter(
-            bridge, client, method, items, concurrency=concurrency,
-            return_exceptions=return_exceptions, options=options, on_batch=bar.update,
-        ):
+        results = (
+            map_sync_iter(
+                bridge, client, method, items, concurrency=concurrency,
+                return_exceptions=return_exceptions, options=options, on_batch=bar.update,
+            )
+            if executor is None
+            else distributed_iter(
+                traveller if traveller is not None else client, method, items,
+                executor=executor, batch_size=batch_size, concurrency=concurrency,
+                return_exceptions=return_exceptions, options=options, on_batch=bar.update,
+            )
+        )
+        for index, result in results:
             _place(out, index, result)
     finally:
         bar.close()
@@ -422,18 +440,34 @@ async def collect_async(
     return_exceptions: bool,
     progress: bool,
     options: Mapping[str, Any],
+    executor: Any = None,
+    batch_size: int | None = None,
 ) -> list[Any]:
     """Async ``map``: validate everything, run, return results in input order."""
     concurrency = check_concurrency(concurrency)
     tqdm = require_tqdm(progress)
-    items = check_items(urls, allow_async=True)
+    items = check_items(urls, allow_async=executor is None)
+    if executor is not None:
+        from ._distributed import as_executor, check_batch_size, distributed_aiter
+
+        executor = as_executor(executor)
+        check_batch_size(batch_size, concurrency)
     bar = make_bar(tqdm, total=_total(urls), desc=f"{method} x{_total(urls) or '?'}")
     out: list[Any] = []
     try:
-        async for index, result in map_async_iter(
-            client, method, items, concurrency=concurrency,
-            return_exceptions=return_exceptions, options=options, on_batch=bar.update,
-        ):
+        results = (
+            map_async_iter(
+                client, method, items, concurrency=concurrency,
+                return_exceptions=return_exceptions, options=options, on_batch=bar.update,
+            )
+            if executor is None
+            else distributed_aiter(
+                client, method, items, executor=executor,  # type: ignore[arg-type]
+                batch_size=batch_size, concurrency=concurrency,
+                return_exceptions=return_exceptions, options=options, on_batch=bar.update,
+            )
+        )
+        async for index, result in results:
             _place(out, index, result)
     finally:
         bar.close()
