@@ -45,3 +45,10 @@ def child(blob: bytes, base_url: str) -> bytes:
     except mylib.ConnectError as exc:
         out["connect_error"] = exc
     return pickle.dumps(out)
+
+
+def tag_pid(request: mylib.Request) -> None:
+    """A request hook that says which process sent the request (it pickles: module level)."""
+    import os
+
+    request.headers["X-Pid"] = str(os.getpid())
