@@ -496,8 +496,8 @@ class AsyncClient:
         ``"url"`` key (and optionally ``"method"``) that win over ``options``. It is consumed
         lazily, so a generator of millions of URLs runs in bounded memory.
 
-        ``executor`` (a ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``,
-        Ray's or Dask's executor, or a ``dask.distributed.Client``) spreads the work over its
+        ``executor`` (a ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``
+        with any start method, or a ``dask.distributed.Client``) spreads the work over its
         worker processes: the items are cut into batches of ``batch_size`` (default: ten per
         request in flight, at least 100), each batch runs ``map`` on this client as pickled
         to a worker (one I/O loop per worker process; its batches share connections), and

@@ -274,8 +274,8 @@ class Client:
         slow generator never stalls the I/O loop. ``progress=True`` draws a tqdm bar
         (counting finished items across workers, with an ``executor``).
 
-        ``executor`` (a ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``,
-        Ray's or Dask's executor, or a ``dask.distributed.Client``) spreads the work over its
+        ``executor`` (a ``concurrent.futures.Executor`` such as a ``ProcessPoolExecutor``
+        with any start method, or a ``dask.distributed.Client``) spreads the work over its
         worker processes: the items are cut into batches of ``batch_size`` (default: ten per
         request in flight, at least 100), each batch runs ``map`` on this client as pickled
         to a worker (one I/O loop per worker process; its batches share connections), and

@@ -58,8 +58,8 @@ def as_executor(executor: object) -> concurrent.futures.Executor:
     ):
         return executor  # type: ignore[return-value]
     raise TypeError(
-        "executor must be a concurrent.futures.Executor (a ProcessPoolExecutor, Ray's or "
-        f"Dask's executor) or a dask.distributed.Client, not {type(executor).__name__}"
+        "executor must be a concurrent.futures.Executor (such as a ProcessPoolExecutor) or "
+        f"a dask.distributed.Client, not {type(executor).__name__}"
     )
 
 

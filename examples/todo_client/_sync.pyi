@@ -72,6 +72,8 @@ class SyncTodoClient:
         *,
         concurrency: int = ...,
         return_exceptions: bool = ...,
+        executor: Any = ...,
+        batch_size: int | None = ...,
         **options: Unpack[RequestOptions],
     ) -> Iterator[MapResult]: ...
     @property
@@ -117,6 +119,8 @@ class SyncTodoClient:
         concurrency: int = ...,
         return_exceptions: bool = ...,
         progress: bool = ...,
+        executor: Any = ...,
+        batch_size: int | None = ...,
         **options: Unpack[RequestOptions],
     ) -> list[Any]: ...
     def options(self, url: URLTypes, **options: Unpack[RequestOptions]) -> Response: ...

@@ -48,6 +48,21 @@ def test_a_spawned_pool_answers_2000_urls_in_input_order_from_two_processes(
     assert len(pids) == 2 and str(os.getpid()) not in pids
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_pools_of_every_start_method_work_after_the_parent_used_its_loop(
+    origin: CacheOrigin, method: str
+) -> None:
+    client = mylib.Client(origin.url)
+    client.get(f"/fresh?tag=warm-{method}")  # the parent's I/O loop runs when workers start
+    with concurrent.futures.ProcessPoolExecutor(
+        2, mp_context=multiprocessing.get_context(method)
+    ) as executor:
+        results = client.map("GET", [f"/fresh?tag={method}&i={i}" for i in range(300)],
+                             executor=executor, batch_size=50)  # fmt: skip
+    assert [r.status_code for r in results] == [200] * 300
+    assert origin.count("/fresh", method) == 300
+
+
 def test_return_exceptions_keeps_each_failure_in_its_place(
     origin: CacheOrigin, pool: concurrent.futures.ProcessPoolExecutor
 ) -> None:
