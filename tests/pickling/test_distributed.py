@@ -229,3 +229,22 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_one_progress_bar_in_the_caller_counts_items_across_workers(
+    origin: CacheOrigin, pool: concurrent.futures.ProcessPoolExecutor,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = mylib.Client(origin.url)
+    urls = [f"/fresh?tag=bar&i={i}" for i in range(250)]
+    assert len(client.map("GET", urls, executor=pool, batch_size=50, progress=True)) == 250
+    assert "250/250" in capsys.readouterr().err
+
+
+def test_empty_input_and_a_batch_larger_than_it(
+    origin: CacheOrigin, pool: concurrent.futures.ProcessPoolExecutor
+) -> None:
+    client = mylib.Client(origin.url)
+    assert client.map("GET", [], executor=pool) == []
+    results = client.map("GET", ["/fresh?tag=one"], executor=pool, batch_size=1000)
+    assert [r.status_code for r in results] == [200]
