@@ -248,3 +248,20 @@ def test_empty_input_and_a_batch_larger_than_it(
     assert client.map("GET", [], executor=pool) == []
     results = client.map("GET", ["/fresh?tag=one"], executor=pool, batch_size=1000)
     assert [r.status_code for r in results] == [200]
+
+
+def test_neither_dask_nor_ray_is_imported_unless_given(origin: CacheOrigin) -> None:
+    proc = run_python(f"""
+        import concurrent.futures, pickle, sys
+        import mylib
+
+        if __name__ == "__main__":
+            client = mylib.Client({origin.url!r})
+            print(len(pickle.dumps(client)))
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                client.map("GET", ["/fresh?tag=noimport"] * 5, executor=pool)
+            print(sorted(m for m in ("dask", "distributed", "ray") if m in sys.modules))
+    """)
+    assert_silent(proc)
+    size, imported = proc.stdout.splitlines()
+    assert int(size) < 1000 and imported == "[]"
