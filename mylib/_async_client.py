@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import copyreg
 import dataclasses
 import enum
 import ssl
@@ -228,7 +229,10 @@ class AsyncClient:
             TypeError: an option that cannot travel: an ``ssl.SSLContext`` (give a CA bundle
                 path instead), a lambda or local function as a hook, auth or JSON function.
         """
-        return (_rebuild, (type(self), picklable_options(self), _own_attributes(self)))
+        return (
+            _rebuild,
+            (type(self), picklable_options(self), _own_attributes(self), self.closed),
+        )
 
     def __repr__(self) -> str:
         base = f" base_url={redact_url(self._config.base_url)!r}" if self._config.base_url else ""
@@ -555,14 +559,15 @@ class AsyncClient:
         if executor is not None:
             from collections.abc import Iterator
 
-            from ._distributed import distributed_aiter
+            from ._distributed import as_executor, check_batch_size, distributed_aiter
 
             items = check_items(urls)
             assert isinstance(items, Iterator)
+            concurrency = check_concurrency(concurrency)
+            check_batch_size(batch_size, concurrency)  # (at once, as without an executor)
             return distributed_aiter(
-                self, method, items, executor=executor, batch_size=batch_size,
-                concurrency=check_concurrency(concurrency),
-                return_exceptions=return_exceptions, options=options,
+                self, method, items, executor=as_executor(executor), batch_size=batch_size,
+                concurrency=concurrency, return_exceptions=return_exceptions, options=options,
             )
         return map_async_iter(
             self, method, check_items(urls, allow_async=True),
@@ -635,6 +640,11 @@ def picklable_options(client: AsyncClient) -> dict[str, Any]:
             "instead"
         )
     if not client._owns_transport:
+        if isinstance(client._transport, AiohttpTransport):
+            raise TypeError(
+                "a client given another client's transport cannot be pickled (the engine "
+                "holds connections); give it its own options instead"
+            )
         options["transport"] = client._transport
     hooks = client._config.event_hooks
     named: list[tuple[str, object]] = [
@@ -657,15 +667,24 @@ def _is_local(value: object) -> bool:
 
 
 def _own_attributes(client: AsyncClient) -> dict[str, Any]:
-    return {k: v for k, v in vars(client).items() if k not in _ENGINE_ATTRIBUTES}
+    """A subclass's attributes: its ``__dict__`` (but the engine's) and its slots."""
+    own = {k: v for k, v in vars(client).items() if k not in _ENGINE_ATTRIBUTES}
+    for name in copyreg._slotnames(type(client)):  # type: ignore[attr-defined]
+        if name not in ("__dict__", "__weakref__") and hasattr(client, name):
+            own[name] = getattr(client, name)
+    return own
 
 
 def _rebuild(
-    cls: type[AsyncClient], options: dict[str, Any], attributes: dict[str, Any]
+    cls: type[AsyncClient], options: dict[str, Any], attributes: dict[str, Any],
+    closed: bool = False,
 ) -> AsyncClient:
     client = cls.__new__(cls)
     AsyncClient.__init__(client, **options)
-    client.__dict__.update(attributes)
+    for name, value in attributes.items():
+        object.__setattr__(client, name, value)
+    if closed:  # a closed client stays closed wherever it goes
+        client._state = ClientState.CLOSED
     return client
 
 

@@ -8,6 +8,7 @@ merging, credentials in the URL, body encoding, cookies.
 from __future__ import annotations
 
 import enum
+import ssl
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -102,7 +103,7 @@ def build_request(
         header = request_cookies(cookies, target)  # type: ignore[arg-type]
         if header:
             merged["Cookie"] = header
-    return Request(
+    request = Request(
         method,
         target,
         headers=merged,
@@ -119,6 +120,11 @@ def build_request(
         proxy=None if proxy is None else check_proxy(proxy),
         cache=True if cache is None or cache is True else check_bool("cache", cache),
     )
+    if isinstance(request.tls, ssl.SSLContext):
+        spec = (config.verify if verify is None else verify, config.cert if cert is None else cert)
+        if not isinstance(spec[0], ssl.SSLContext):
+            request._tls_spec = spec  # made from files: a pickled copy makes it again
+    return request
 
 
 #: requests' names for what mylib spells differently, and the mylib way.

@@ -6,6 +6,7 @@ in the caller's thread (no I/O) and sent on the loop. Many threads may share one
 
 from __future__ import annotations
 
+import copyreg
 import os
 import pathlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -107,6 +108,9 @@ class Client:
             TypeError: an option that cannot travel (an ``ssl.SSLContext``, a lambda hook).
         """
         own = {k: v for k, v in vars(self).items() if k != "_engine"}
+        for name in copyreg._slotnames(type(self)):  # type: ignore[attr-defined]
+            if name not in ("__dict__", "__weakref__") and hasattr(self, name):
+                own[name] = getattr(self, name)
         return (_rebuild_client, (type(self), self._engine, own))
 
     def __repr__(self) -> str:
@@ -380,5 +384,6 @@ class Client:
 def _rebuild_client(cls: type[Client], engine: AsyncClient, attributes: dict[str, Any]) -> Client:
     client = cls.__new__(cls)
     client._engine = engine
-    client.__dict__.update(attributes)
+    for name, value in attributes.items():
+        object.__setattr__(client, name, value)
     return client

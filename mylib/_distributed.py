@@ -27,21 +27,43 @@ The invariants, and why they hold:
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import itertools
 import pickle
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from ._map import MapResult
+from ._models import Request
 
 __all__ = ["as_executor", "check_batch_size", "distributed_aiter", "distributed_iter"]
 
-#: The clients this worker process unpickled, by the digest of their bytes.
-_WORKER_CLIENTS: dict[str, Any] = {}
+#: The clients this worker process unpickled, by the digest of their bytes, newest last;
+#: each with a lock that runs its batches one at a time (``concurrency`` is per worker, even
+#: where a worker runs several tasks at once). The oldest is closed past a few.
+_WORKER_CLIENTS: collections.OrderedDict[str, tuple[Any, threading.Lock]] = (
+    collections.OrderedDict()
+)
 _WORKER_LOCK = threading.Lock()
+_WORKER_KEEPS = 4
+
+
+class _Failed:
+    """A batch's error, returned rather than raised: an engine that logs a failed task (Dask
+    prints "Compute Failed" with a traceback) stays quiet; the caller raises it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Failed, (self.error,))
 
 
 def as_executor(executor: object) -> concurrent.futures.Executor:
@@ -52,7 +74,9 @@ def as_executor(executor: object) -> concurrent.futures.Executor:
     """
     module = type(executor).__module__ or ""
     if module.split(".")[0] == "distributed" and hasattr(executor, "get_executor"):
-        return executor.get_executor()  # type: ignore[no-any-return]
+        # pure=False: Dask would otherwise run identical batches (same client, same items)
+        # of two maps at once only once.
+        return executor.get_executor(pure=False)  # type: ignore[no-any-return]
     if isinstance(executor, concurrent.futures.Executor) or callable(
         getattr(executor, "submit", None)
     ):
@@ -96,22 +120,41 @@ def run_batch(
     concurrency: int,
     return_exceptions: bool,
     options: Mapping[str, Any],
-) -> list[MapResult]:
-    """In a worker: ``map`` the batch on this process's copy of the client."""
+    call: str,
+) -> list[MapResult] | _Failed:
+    """In a worker: ``map`` the batch on this process's copy of the client (``call`` names
+    the caller's ``map``, so that no engine takes two batches for one)."""
+    from ._async_client import AsyncClient
+    from ._io import run
+
+    try:
+        client, lock = _worker_client(blob, digest)
+        with lock:
+            mapped = client.map(
+                method, items, concurrency=concurrency, return_exceptions=return_exceptions,
+                **options,
+            )
+            results = run(mapped) if isinstance(client, AsyncClient) else mapped
+    except Exception as exc:
+        return _Failed(exc)
+    return [(start + offset, result) for offset, result in enumerate(results)]
+
+
+def _worker_client(blob: bytes, digest: str) -> tuple[Any, threading.Lock]:
     from ._async_client import AsyncClient
     from ._io import run
 
     with _WORKER_LOCK:
-        client = _WORKER_CLIENTS.get(digest)
-        if client is None:
-            client = _WORKER_CLIENTS[digest] = pickle.loads(blob)
-    if isinstance(client, AsyncClient):
-        results = run(client.map(method, items, concurrency=concurrency,
-                                 return_exceptions=return_exceptions, **options))  # fmt: skip
-    else:
-        results = client.map(method, items, concurrency=concurrency,
-                             return_exceptions=return_exceptions, **options)  # fmt: skip
-    return [(start + offset, result) for offset, result in enumerate(results)]
+        kept = _WORKER_CLIENTS.get(digest)
+        if kept is not None:
+            _WORKER_CLIENTS.move_to_end(digest)
+            return kept
+        kept = _WORKER_CLIENTS[digest] = (pickle.loads(blob), threading.Lock())
+        while len(_WORKER_CLIENTS) > _WORKER_KEEPS:  # the caller's cookies changed, say
+            _, (old, old_lock) = _WORKER_CLIENTS.popitem(last=False)
+            with contextlib.suppress(Exception), old_lock:
+                run(old.aclose()) if isinstance(old, AsyncClient) else old.close()
+        return kept
 
 
 def distributed_iter(
@@ -137,6 +180,10 @@ def distributed_iter(
     """
     pool = as_executor(executor)
     size = check_batch_size(batch_size, concurrency)
+    # Dask cannot stop a task that runs, and logs one cancelled while it does: its batches
+    # are left to finish (at most two per worker), their answers dropped.
+    cancels = (type(pool).__module__ or "").split(".")[0] != "distributed"
+    call = uuid.uuid4().hex
     blob = pickle.dumps(client)
     try:
         pickle.dumps(dict(options))
@@ -151,10 +198,18 @@ def distributed_iter(
             while not exhausted and len(pending) < room:
                 batch = list(itertools.islice(items, size))
                 exhausted = len(batch) < size
+                for offset, item in enumerate(batch):
+                    if isinstance(item, Request) and not isinstance(
+                        item.content, (bytes, bytearray, type(None))
+                    ):
+                        raise TypeError(
+                            f"map() item {start + offset} is a Request with a streamed body, "
+                            "which cannot be sent to another process; give its body as bytes"
+                        )
                 if batch:
                     pending.add(pool.submit(
                         run_batch, blob, digest, method, start, batch, concurrency,
-                        return_exceptions, dict(options),
+                        return_exceptions, dict(options), call,
                     ))  # fmt: skip
                     start += len(batch)
             if not pending:
@@ -167,13 +222,16 @@ def distributed_iter(
                 return
             for future in done:
                 pending.discard(future)
-                results: list[MapResult] = future.result()
+                results: list[MapResult] | _Failed = future.result()
+                if isinstance(results, _Failed):
+                    raise results.error
                 if on_batch is not None:
                     on_batch(len(results))
                 yield from results
     finally:
-        for future in pending:
-            future.cancel()
+        if cancels:
+            for future in pending:
+                future.cancel()
 
 
 async def distributed_aiter(
@@ -182,15 +240,27 @@ async def distributed_aiter(
     """:func:`distributed_iter` for async code: driven from a thread of its own, its results
     handed to the caller's loop; cancelling the caller stops it as Ctrl-C would."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    # Bounded: the driver waits for the caller to take results (a lookahead as map's).
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=256)
     stop: concurrent.futures.Future[None] = concurrent.futures.Future()
 
     def hand(kind: str, value: Any) -> bool:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-        except RuntimeError:  # the caller's loop is closed: nobody is left to hand it to
+        if stop.done():
             return False
-        return True
+        try:
+            put = asyncio.run_coroutine_threadsafe(queue.put((kind, value)), loop)
+        except RuntimeError:
+            return False  # the caller's loop is closed: nobody is left to take it
+        while True:
+            try:
+                put.result(timeout=1.0)
+                return not stop.done()
+            except concurrent.futures.TimeoutError:
+                if stop.done() or loop.is_closed():  # (a loop that ended without a word)
+                    put.cancel()
+                    return False
+            except concurrent.futures.CancelledError:
+                return False
 
     def drive() -> None:
         try:
@@ -215,3 +285,5 @@ async def distributed_aiter(
     finally:
         if not stop.done():
             stop.set_result(None)
+        while not queue.empty():  # a put the driver waits on completes; it then sees stop
+            queue.get_nowait()

@@ -336,6 +336,7 @@ class Request:
 
     __slots__ = (
         "_engine_headers",
+        "_tls_spec",
         "_url",
         "auth",
         "cache",
@@ -396,6 +397,29 @@ class Request:
         #: them); dropped again if this request is sent once more, so that it goes out as
         #: it was made (the engine adds its own anew: Host, Content-Length, a boundary).
         self._engine_headers: tuple[str, ...] = ()
+        #: ``(verify, cert)`` that ``tls`` was made from, when it is a context mylib made
+        #: from files: a pickled request rebuilds it from them.
+        self._tls_spec: tuple[Any, Any] | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # What a user reads, and what sending it again needs; a TLS context mylib made is
+        # rebuilt from its files on the other side, and a streamed body (consumed once, in
+        # this process) does not travel: the copy has none.
+        tls: Any = self.tls
+        if isinstance(tls, ssl.SSLContext):
+            if self._tls_spec is None:
+                raise TypeError(
+                    "a Request whose verify= is an ssl.SSLContext cannot be pickled (a "
+                    "context holds OpenSSL state); give verify= a CA bundle path instead"
+                )
+            tls = ("spec", *self._tls_spec)
+        content = self.content if isinstance(self.content, (bytes, bytearray)) else None
+        return (
+            _rebuild_request,
+            (self.method, str(self._url), list(self.headers.items()), content, self.timeout,
+             self.follow_redirects, self.auth, self.max_body_size, tls, self.proxy,
+             self.cache, self._engine_headers),
+        )  # fmt: skip
 
     @property
     def url(self) -> RequestURL:
@@ -424,6 +448,7 @@ class Request:
         new.proxy = self.proxy
         new.cache = self.cache
         new._engine_headers = self._engine_headers
+        new._tls_spec = self._tls_spec
         return new
 
     def replace(self, **changes: Any) -> Request:
@@ -454,6 +479,26 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {redact_url(self.url)}>"
+
+
+def _rebuild_request(
+    method: str, url: str, headers: list[tuple[str, str]], content: bytes | None,
+    timeout: Timeout, follow_redirects: bool, auth: Any, max_body_size: int | None,
+    tls: Any, proxy: URL | None, cache: bool, engine_headers: tuple[str, ...],
+) -> Request:
+    spec = None
+    if isinstance(tls, tuple):
+        from ._config import make_ssl  # (the config module builds on this one)
+
+        spec = tls[1:]
+        tls = make_ssl(*spec)
+    request = Request(
+        method, url, headers=CIMultiDict(headers), content=content, timeout=timeout,
+        follow_redirects=follow_redirects, auth=auth, max_body_size=max_body_size, tls=tls,
+        proxy=proxy, cache=cache,
+    )  # fmt: skip
+    request._engine_headers, request._tls_spec = engine_headers, spec
+    return request
 
 
 def _to_request_url(value: object) -> RequestURL:
