@@ -15,10 +15,12 @@ The invariants, and why they hold:
   yields it as its batch completes.
 * **Errors and Ctrl-C.** Unless ``return_exceptions`` is true, a batch's error (which
   pickles with its ``.response`` and ``.request``, so ``except mylib.HTTPStatusError`` works
-  in the caller) cancels every batch not yet started and is raised. Ctrl-C in the caller
-  does the same. A batch already running finishes (a process pool cannot stop a running
-  task); no new batch is sent, so the requests stop with it. At a terminal, Ctrl-C reaches
-  the workers too, and their own ``map`` stops at once.
+  in the caller; it comes back as a value, so no engine logs a failed task) cancels every
+  batch not yet started and is raised. Ctrl-C in the caller does the same. A batch already
+  running finishes (a process pool cannot stop a running task, and Dask logs one it is made
+  to drop: its batches in flight are waited for); no new batch is sent, so the requests
+  stop with it. At a terminal, Ctrl-C reaches the workers too, and their own ``map`` stops
+  at once.
 * **Engines are imported by nobody.** A ``dask.distributed.Client`` is recognized by its
   class's module and used through its own ``concurrent.futures`` executor; mylib imports
   neither Dask nor Ray.
@@ -180,8 +182,9 @@ def distributed_iter(
     """
     pool = as_executor(executor)
     size = check_batch_size(batch_size, concurrency)
-    # Dask cannot stop a task that runs, and logs one cancelled while it does: its batches
-    # are left to finish (at most two per worker), their answers dropped.
+    # Dask cannot stop a task that runs, and a worker logs each one cancelled (or released)
+    # while it does: after an error or Ctrl-C its batches in flight (at most two per worker)
+    # are waited for, their answers dropped. A second Ctrl-C ends the wait.
     cancels = (type(pool).__module__ or "").split(".")[0] != "distributed"
     call = uuid.uuid4().hex
     blob = pickle.dumps(client)
@@ -232,6 +235,8 @@ def distributed_iter(
         if cancels:
             for future in pending:
                 future.cancel()
+        elif pending:
+            concurrent.futures.wait(pending)
 
 
 async def distributed_aiter(

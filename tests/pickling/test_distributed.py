@@ -265,3 +265,70 @@ def test_neither_dask_nor_ray_is_imported_unless_given(origin: CacheOrigin) -> N
     assert_silent(proc)
     size, imported = proc.stdout.splitlines()
     assert int(size) < 1000 and imported == "[]"
+
+
+def test_concurrency_is_per_worker_even_with_threads() -> None:
+    from tests.client._traffic import TrafficServer
+
+    traffic = TrafficServer()
+    try:
+        client = mylib.Client(traffic.url)
+        with concurrent.futures.ThreadPoolExecutor(4) as threads:
+            client.map("GET", ["/slow?tag=pw"] * 40, executor=threads, concurrency=2,
+                       batch_size=5)  # fmt: skip
+        assert traffic.most_in_flight["pw"] <= 2  # one process: one batch at a time
+    finally:
+        traffic.stop()
+
+
+def test_an_async_distributed_as_completed_pulls_only_as_it_is_read(
+    origin: CacheOrigin, pool: concurrent.futures.ProcessPoolExecutor
+) -> None:
+    pulled = 0
+
+    def urls() -> Iterator[str]:
+        nonlocal pulled
+        for i in range(100000):
+            pulled += 1
+            yield f"/fresh?tag=alook&i={i % 10}"
+
+    async def main() -> int:
+        client = mylib.AsyncClient(origin.url)
+        results = client.as_completed("GET", urls(), executor=pool, batch_size=100)
+        for _ in range(20):
+            await anext(results)
+        await results.aclose()
+        return pulled
+
+    assert asyncio.run(main()) <= 256 + 5 * 100  # the queue, plus the batches in flight
+
+
+def test_two_identical_maps_at_once_over_dask_both_run_and_errors_stay_quiet(
+    origin: CacheOrigin,
+) -> None:
+    proc = run_python(f"""
+        import threading
+        import mylib
+        from dask.distributed import Client, LocalCluster
+
+        if __name__ == "__main__":
+            client = mylib.Client({origin.url!r})
+            urls = [f"/fresh?tag=twice&i={{i}}" for i in range(200)]
+            with LocalCluster(processes=True, n_workers=2, threads_per_worker=2,
+                              dashboard_address=None) as cluster, Client(cluster) as dask:
+                runs = [threading.Thread(target=client.map, args=("GET", urls),
+                                         kwargs={{"executor": dask, "batch_size": 20}})
+                        for _ in range(2)]
+                for run in runs:
+                    run.start()
+                for run in runs:
+                    run.join()
+                try:
+                    client.map("GET", ["http://127.0.0.1:1/"] + urls, executor=dask,
+                               batch_size=20)
+                except mylib.ConnectError as exc:
+                    print("raised", exc.request.url)
+    """, timeout=180)
+    assert_silent(proc)
+    assert proc.stdout == "raised http://127.0.0.1:1/\n"
+    assert origin.count("/fresh", "twice") >= 400  # both maps ran every batch

@@ -4,6 +4,7 @@ HTTPStatusError the parent catches, and receive a Client in a task's closure."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import datetime
 import multiprocessing
@@ -118,3 +119,40 @@ def test_what_cannot_travel_says_so(origin: CacheOrigin) -> None:
         pickle.dumps(mylib.Client(verify=ssl.create_default_context()))
     with pytest.raises(TypeError, match="a lambda or a function defined inside another"):
         pickle.dumps(mylib.Client(event_hooks={"request": [lambda request: None]}))
+
+
+def test_a_response_to_a_request_with_its_own_ca_bundle_pickles(
+    tmp_path: Path,
+) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    request = mylib.Client().build_request("GET", "https://127.0.0.1:9/", verify=str(bundle))
+    assert isinstance(request.tls, ssl.SSLContext)
+    back = _round_trip(mylib.Response(200, request=request))
+    assert isinstance(back.request.tls, ssl.SSLContext) and back.request.url == request.url
+    with pytest.raises(TypeError, match="CA bundle path"):
+        pickle.dumps(mylib.Client().build_request(
+            "GET", "https://127.0.0.1:9/", verify=ssl.create_default_context()
+        ))  # fmt: skip
+
+
+class _Slotted(mylib.Client):
+    __slots__ = ("extra",)
+
+
+def test_a_slotted_subclass_and_a_closed_client_keep_their_state() -> None:
+    slotted = _Slotted("http://127.0.0.1:9")
+    slotted.extra = "kept"
+    assert _round_trip(slotted).extra == "kept"
+    closed = mylib.AsyncClient("http://127.0.0.1:9")
+    asyncio.run(closed.aclose())
+    assert _round_trip(closed).closed
+
+
+def test_a_client_given_another_clients_transport_says_why_it_cannot_travel() -> None:
+    shared = mylib.AsyncClient()
+    with pytest.raises(TypeError, match="another client's transport"):
+        pickle.dumps(mylib.AsyncClient(transport=shared.transport))
