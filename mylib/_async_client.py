@@ -126,7 +126,7 @@ class AsyncClient:
         cert: A client certificate: a PEM path, or ``(certfile, keyfile)``.
         proxy: A proxy URL for every request: ``http(s)://``, or SOCKS (``socks5://``,
             ``socks5h://`` where the proxy resolves names, ``socks4://``, ``socks4a://``;
-            needs ``pip install 'mylib[socks]'``).
+            needs ``pip install aiohttp-socks``).
         trust_env: Use HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY from the environment
             (read once, when the client is made; SOCKS URLs too).
         event_hooks: ``{"request": [fn, ...], "response": [fn, ...]}``, called for every

@@ -11,9 +11,11 @@ from typing import Any, Protocol
 
 __all__ = ["Bar", "make_bar", "require_tqdm"]
 
+# The packages themselves, never mylib's extras: a "mylib" on the public index is somebody
+# else's (from a checkout, pip install -e '.[progress]' brings them).
 _INSTALL_HINT = (
     "progress=True needs tqdm, which is not installed; install it with "
-    "pip install 'mylib[progress]' (or pip install tqdm)"
+    "pip install tqdm ipywidgets (ipywidgets draws the bar as a widget in Jupyter)"
 )
 
 

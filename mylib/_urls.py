@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 _SCHEMES = frozenset({"http", "https"})
-#: SOCKS proxies (``mylib[socks]``): ``socks5h`` and ``socks4a`` let the proxy resolve names.
+#: SOCKS proxies (they need aiohttp-socks): ``socks5h`` and ``socks4a`` let the proxy resolve names.
 SOCKS_SCHEMES = frozenset({"socks4", "socks4a", "socks5", "socks5h"})
 #: Every proxy scheme mylib speaks (client, request and environment proxies).
 PROXY_SCHEMES = _SCHEMES | SOCKS_SCHEMES
@@ -161,7 +161,7 @@ def to_url(value: object, name: str = "url") -> URL:
 
 def check_proxy(proxy: object) -> URL:
     """``proxy`` as a URL, checked to be an http(s) or SOCKS proxy URL with a host (client
-    or request proxy=); a SOCKS one also needs the ``mylib[socks]`` extra.
+    or request proxy=); a SOCKS one also needs aiohttp-socks.
 
     Raises:
         TypeError: not a str or URL.

@@ -135,3 +135,17 @@ def test_features_import_the_engine_interface_at_top_level(where: str) -> None:
 def test_the_engine_interface_the_features_use_is_documented() -> None:
     for name in _async_client.__all__:
         assert (getattr(_async_client, name).__doc__ or "").strip(), name
+
+
+def test_no_install_hint_names_mylibs_extras() -> None:
+    # A "mylib" on the public package index is somebody else's: `pip install 'mylib[x]'`
+    # would install that. Hints name the real packages.
+    offenders = sorted(
+        where
+        for where, tree in MODULES.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and "pip install 'mylib[" in node.value
+    )
+    assert offenders == []

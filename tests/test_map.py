@@ -162,7 +162,7 @@ def test_progress_without_tqdm_says_how_to_install(
     server: TestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    with pytest.raises(ImportError, match=r"mylib\[progress\]"):
+    with pytest.raises(ImportError, match=r"pip install tqdm ipywidgets"):
         mylib.Client(server.url).map("GET", ["/get"], progress=True)
 
 

@@ -135,7 +135,7 @@ class RateLimit:
         store: ``None`` (this process keeps the budget), or a ``redis://`` (``rediss://``,
             ``unix://``) URL: the budget and the server's pauses are kept in Redis, so all
             processes and machines that use the same URL share one budget per origin. Needs
-            the ``redis`` package: ``pip install 'mylib[redis]'``.
+            the ``redis`` package: ``pip install redis``.
 
     Raises:
         TypeError, ValueError: a value of the wrong type or out of range.

@@ -29,7 +29,7 @@ __all__ = ["RedisStore"]
 
 _INSTALL_HINT = (
     "RateLimit(store='redis://...') needs the redis package, which is not installed; install "
-    "it with pip install 'mylib[redis]' (or pip install redis)"
+    "it with pip install redis"
 )
 
 #: KEYS: arrival time, pause, the window's recent slots (a list, newest first). ARGV:

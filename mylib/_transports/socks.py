@@ -1,5 +1,5 @@
-"""SOCKS proxies for the aiohttp transport, through aiohttp-socks (the ``mylib[socks]`` extra,
-imported only when a SOCKS proxy is used).
+"""SOCKS proxies for the aiohttp transport, through aiohttp-socks (``pip install
+aiohttp-socks``; the ``socks`` extra; imported only when a SOCKS proxy is used).
 
 Each SOCKS proxy gets a pool of its own (a connector connects through one proxy): the
 transport keeps one session per proxy URL and loop. Two things differ from aiohttp-socks
@@ -47,7 +47,7 @@ def require_socks() -> None:
     except ImportError as exc:
         raise ImportError(
             "a SOCKS proxy needs the aiohttp-socks package, which is not installed; install "
-            "it with pip install 'mylib[socks]' (or pip install aiohttp-socks)"
+            "it with pip install aiohttp-socks"
         ) from exc
 
 
