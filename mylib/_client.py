@@ -19,7 +19,14 @@ from ._cookies import Cookies
 from ._errors import ClientClosedError
 from ._io import BRIDGE
 from ._limits import Limits
-from ._map import MapResult, check_concurrency, check_items, collect_sync, map_sync_iter
+from ._map import (
+    MapResult,
+    check_concurrency,
+    check_items,
+    collect_sync,
+    keep_count,
+    map_sync_iter,
+)
 from ._models import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, Request, Response
 from ._runtime import BridgeState
 from ._stream import StreamContext, StreamResponse, open_stream
@@ -300,7 +307,8 @@ class Client:
             ValueError, TypeError, ImportError: bad arguments (before anything is sent).
             The first request's error, after cancelling the others, unless
             ``return_exceptions`` is true.
-            KeyboardInterrupt: Ctrl-C; every request in flight was cancelled.
+            MapInterrupted: Ctrl-C (a ``KeyboardInterrupt``); every request in flight was
+                cancelled, and its ``.results`` holds what had finished, in input order.
         """
         return collect_sync(
             BRIDGE, self._engine, method, urls, concurrency=concurrency,
@@ -339,14 +347,14 @@ class Client:
 
             concurrency = check_concurrency(concurrency)
             check_batch_size(batch_size, concurrency)
-            return distributed_iter(
+            return keep_count(distributed_iter(
                 self, method, items, executor=as_executor(executor), batch_size=batch_size,
                 concurrency=concurrency, return_exceptions=return_exceptions, options=options,
-            )
-        return map_sync_iter(
+            ))  # fmt: skip
+        return keep_count(map_sync_iter(
             BRIDGE, self._engine, method, items, concurrency=check_concurrency(concurrency),
             return_exceptions=return_exceptions, options=options,
-        )
+        ))
 
     def download(
         self,

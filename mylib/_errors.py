@@ -52,6 +52,7 @@ __all__ = [
     "InvalidHeader",
     "InvalidURL",
     "LoopThreadError",
+    "MapInterrupted",
     "PoolTimeout",
     "ProxyError",
     "ReadError",
@@ -267,3 +268,37 @@ def redact_text(text: str) -> str:
     URLs whole, and URLs that do not parse)."""
     return _SECRET_PARAM.sub(r"\1***", _USERINFO.sub(r"\1", text))
 
+
+class MapInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``map`` or ``as_completed``: the work in flight was cancelled, and what
+    had finished is kept.
+
+    It is a ``KeyboardInterrupt``, so code that stops on Ctrl-C still stops; catch it to keep
+    the finished part of a long crawl::
+
+        try:
+            pages = client.map("GET", urls)
+        except mylib.MapInterrupted as stop:
+            pages = stop.results          # None where a request had not finished
+
+    ``results``: for ``map``, the results in input order, the Response (or, with
+    ``return_exceptions``, the error) of each finished item and None for each unfinished
+    one (unfinished items at the end are absent when the input has no ``len()``); for
+    ``as_completed``, the ``(index, result)`` pairs that had finished but were not yielded
+    yet (what was yielded stays yielded). ``completed``: how many items finished.
+    """
+
+    def __init__(self, message: str, *, results: list[Any], completed: int) -> None:
+        super().__init__(message)
+        #: The finished results in input order (None: not finished); for as_completed, the
+        #: finished pairs not yet yielded.
+        self.results = results
+        #: How many items had finished.
+        self.completed = completed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_interrupted, (str(self), self.results, self.completed))
+
+
+def _rebuild_interrupted(message: str, results: list[Any], completed: int) -> MapInterrupted:
+    return MapInterrupted(message, results=results, completed=completed)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from yarl import URL
 
-from ._errors import Error
+from ._errors import Error, MapInterrupted
 from ._models import Request, Response
 from ._progress import make_bar, require_tqdm
 
@@ -153,6 +153,9 @@ class MapJob:
         self._has_work = asyncio.Event()
         self._wake = asyncio.Event()
         self._results: list[MapResult] = []
+        #: What the last exchange handed back: kept until the next one, because a Ctrl-C
+        #: can end the hop that carried them before they reached the caller.
+        self._handed: list[MapResult] = []
         self._workers: set[asyncio.Task[None]] = set()
         self._idle = 0
         self._ended = False
@@ -242,6 +245,7 @@ class MapJob:
         Raises:
             The first error (unless ``return_exceptions``), after cancelling every sibling.
         """
+        self._handed = []  # the caller has the previous ones
         self._push(new, source_done)
         try:
             while not self._ready():
@@ -255,6 +259,7 @@ class MapJob:
             error, self._error = self._error, None
             raise error
         results, self._results = self._results, []
+        self._handed = results
         self._outstanding -= len(results)
         finished = self._ended and not self._workers and not self._results
         return results, self.want, finished
@@ -301,18 +306,36 @@ def map_sync_iter(
         return build_item(client, method, index, item, options)
 
     pulled, want, exhausted = 0, job.want, False
+    current: list[MapResult] = []
+    given = 0  # of current
+    in_hop = False
     try:
         while True:
             new: list[Built] = []
             if not exhausted and want > 0:
                 new, exhausted = _pull(items, pulled, want, build)
                 pulled += len(new)
+            in_hop = True
             results, want, finished = bridge.call(job.exchange, new, exhausted)
+            in_hop = False
+            current, given = results, 0
             if on_batch is not None and results:
                 on_batch(len(results))
-            yield from results
+            for result in results:
+                given += 1
+                yield result
             if finished:
                 return
+    except KeyboardInterrupt as exc:
+        # What had finished and not reached the caller stays with the interrupt: the
+        # results a cut-off hop carried, the rest of a batch, and those not handed back.
+        if not job._ended or job._workers:
+            bridge.call(job.aclose)
+        # (A hop cut off before the job ran it leaves the previous batch as "handed": that
+        # one the caller has.)
+        unsent = job._handed if in_hop and job._handed is not current else current[given:]
+        exc._mylib_unsent = [*unsent, *job._results]  # type: ignore[attr-defined]
+        raise
     finally:
         if not job._ended or job._workers:
             bridge.call(job.aclose)
@@ -424,11 +447,51 @@ def collect_sync(
                 return_exceptions=return_exceptions, options=options, on_batch=bar.update,
             )
         )
-        for index, result in results:
-            _place(out, index, result)
+        completed = 0
+        try:
+            for index, result in results:
+                _place(out, index, result)
+                completed += 1
+        except KeyboardInterrupt as exc:
+            for index, result in getattr(exc, "_mylib_unsent", ()):
+                if index >= len(out) or out[index] is None:
+                    _place(out, index, result)
+                    completed += 1
+            raise interrupted(out, completed, _total(urls)) from exc
     finally:
         bar.close()
     return out
+
+
+def interrupted(out: list[Any], completed: int, total: int | None) -> MapInterrupted:
+    """The MapInterrupted of a ``map`` that had ``completed`` of ``total`` items in ``out``."""
+    if total is not None and len(out) < total:
+        out.extend([None] * (total - len(out)))
+    return MapInterrupted(
+        f"interrupted after {completed} of {total if total is not None else 'the'} requests "
+        "finished; the error's .results holds them in input order (None: not finished)",
+        results=out,
+        completed=completed,
+    )
+
+
+def keep_count(results: Iterator[MapResult]) -> Iterator[MapResult]:
+    """``results`` (an ``as_completed``), with Ctrl-C raised as :class:`MapInterrupted`."""
+    completed = 0
+    try:
+        for result in results:
+            completed += 1
+            yield result
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, MapInterrupted):
+            raise
+        unsent = list(getattr(exc, "_mylib_unsent", ()))
+        raise MapInterrupted(
+            f"interrupted after {completed + len(unsent)} requests finished ({completed} "
+            "yielded; the error's .results holds the others' (index, result) pairs)",
+            results=unsent,
+            completed=completed + len(unsent),
+        ) from exc
 
 
 async def collect_async(

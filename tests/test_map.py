@@ -232,3 +232,53 @@ except KeyboardInterrupt:
     assert out.split() == ["ready", "KeyboardInterrupt", "usable"]
     for i in range(5):
         assert server.wait_for("cancelled", f"{tag}-{i}", timeout=10)
+
+
+def test_ctrl_c_during_map_keeps_what_finished_in_map_interrupted(server: TestServer) -> None:
+    tags = (_tag(), _tag())
+    code = f"""
+import mylib
+
+async def said(response):  # on the loop, in the step that records the result
+    if "echo-id" in response.url:
+        print("got", flush=True)
+
+c = mylib.Client({server.url!r}, event_hooks={{"response": [said]}})
+def urls(tag):
+    return [f"/echo-id/{{i}}" if i % 3 else f"/delay/30?tag={{tag}}-{{i}}" for i in range(12)]
+try:
+    c.map("GET", urls({tags[0]!r}), concurrency=12)
+except mylib.MapInterrupted as stop:
+    print(isinstance(stop, KeyboardInterrupt), stop.completed, flush=True)
+    print([r.json()["id"] if r is not None else None for r in stop.results], flush=True)
+yielded = 0
+try:
+    for i, r in c.as_completed("GET", urls({tags[1]!r}), concurrency=12):
+        yielded += 1
+except mylib.MapInterrupted as stop:
+    print("as_completed", stop.completed, yielded + len(stop.results), flush=True)
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "dev", "-c", code],
+        cwd=REPO_ROOT, env=_child_env(None), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    try:
+        for tag in tags:  # the map, then the as_completed loop
+            lines += [proc.stdout.readline() for _ in range(8)]  # the eight fast ones
+            for i in range(0, 12, 3):
+                assert server.wait_for("started", f"{tag}-{i}", timeout=30)
+            proc.send_signal(signal.SIGINT)
+            if tag == tags[0]:
+                lines += [proc.stdout.readline() for _ in range(2)]
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and err == "", err
+    finished = [None if i % 3 == 0 else str(i) for i in range(12)]
+    assert lines == ["got\n"] * 8 + ["True 8\n", f"{finished}\n"] + ["got\n"] * 8
+    assert out == "as_completed 8 8\n"
