@@ -457,7 +457,8 @@ def collect_sync(
                 if index >= len(out) or out[index] is None:
                     _place(out, index, result)
                     completed += 1
-            raise interrupted(out, completed, _total(urls)) from exc
+            # (from None: the cut-off hop inside is noise to whoever pressed Ctrl-C)
+            raise interrupted(out, completed, _total(urls)) from None
     finally:
         bar.close()
     return out
@@ -491,7 +492,7 @@ def keep_count(results: Iterator[MapResult]) -> Iterator[MapResult]:
             "yielded; the error's .results holds the others' (index, result) pairs)",
             results=unsent,
             completed=completed + len(unsent),
-        ) from exc
+        ) from None
 
 
 async def collect_async(
