@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 import pytest
 
@@ -17,7 +18,7 @@ def test_two_connections_per_host_is_all_the_server_sees_under_map(
     make_client: ClientFactory, traffic: TrafficServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = make_client(traffic.url, limits=mylib.Limits(max_connections_per_host=2))
-    tag = f"per-host-{id(client)}"
+    tag = f"per-host-{uuid.uuid4().hex}"
     with caplog.at_level(logging.DEBUG, logger="mylib"):
         results = client.map("GET", [f"/slow?tag={tag}"] * 20, concurrency=20)
     assert [r.status_code for r in results] == [200] * 20

@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
+import uuid
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_map_under_the_limit_never_exceeds_it(
     make_client: ClientFactory, traffic: TrafficServer
 ) -> None:
     client = make_client(traffic.url, rate_limit=mylib.RateLimit(10, burst=1))
-    tag = f"map-{id(client)}"
+    tag = f"map-{uuid.uuid4().hex}"
     results = client.map("GET", [f"/hit?tag={tag}"] * 20, concurrency=20)
     assert [r.status_code for r in results] == [200] * 20
     times = traffic.times(tag)
@@ -88,7 +89,7 @@ def test_a_429_with_retry_after_pauses_every_waiter_of_the_origin(
         rate_limit=mylib.RateLimit(4, burst=1),
         retries=mylib.Retry(2, backoff_factor=0),
     )
-    tag = f"429-{id(client)}"
+    tag = f"429-{uuid.uuid4().hex}"
     with caplog.at_level(logging.DEBUG, logger="mylib"):
         results = client.map("GET", [f"/429?tag={tag}"] * 6, concurrency=6)
     assert [r.status_code for r in results] == [200] * 6
