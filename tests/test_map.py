@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -201,6 +202,22 @@ def test_async_map_order_errors_and_async_iterables(server: TestServer) -> None:
     asyncio.run(main())
 
 
+@contextlib.contextmanager
+def _python_child(code: str) -> Iterator[subprocess.Popen[str]]:
+    """``python -X dev -c code``, its output piped; killed if the test leaves it running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "dev", "-c", code],
+        cwd=REPO_ROOT, env=_child_env(None), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def test_ctrl_c_during_map_cancels_everything_in_flight(server: TestServer) -> None:
     tag = _tag()
     code = f"""
@@ -214,20 +231,11 @@ except KeyboardInterrupt:
     assert c.get("/echo-id/after").json() == {{"id": "after"}}
     print("usable", flush=True)
 """
-    proc = subprocess.Popen(
-        [sys.executable, "-X", "dev", "-c", code],
-        cwd=REPO_ROOT, env=_child_env(None), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
+    with _python_child(code) as proc:
         for i in range(5):
             assert server.wait_for("started", f"{tag}-{i}", timeout=30)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0 and err == "", err
     assert out.split() == ["ready", "KeyboardInterrupt", "usable"]
     for i in range(5):
@@ -258,14 +266,9 @@ try:
 except mylib.MapInterrupted as stop:
     print("as_completed", stop.completed, yielded + len(stop.results), flush=True)
 """
-    proc = subprocess.Popen(
-        [sys.executable, "-X", "dev", "-c", code],
-        cwd=REPO_ROOT, env=_child_env(None), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    assert proc.stdout is not None
     lines = []
-    try:
+    with _python_child(code) as proc:
+        assert proc.stdout is not None
         for tag in tags:  # the map, then the as_completed loop
             lines += [proc.stdout.readline() for _ in range(8)]  # the eight fast ones
             for i in range(0, 12, 3):
@@ -274,10 +277,6 @@ except mylib.MapInterrupted as stop:
             if tag == tags[0]:
                 lines += [proc.stdout.readline() for _ in range(2)]
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0 and err == "", err
     finished = [None if i % 3 == 0 else str(i) for i in range(12)]
     assert lines == ["got\n"] * 8 + ["True 8\n", f"{finished}\n"] + ["got\n"] * 8
