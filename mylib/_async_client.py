@@ -28,7 +28,7 @@ from ._build import build_request
 from ._cache import Cache
 from ._config import check_cookies, make_config, proxy_for
 from ._cookies import Cookies
-from ._errors import ClientClosedError, TimeoutError, redact_url
+from ._errors import ClientClosedError, Error, TimeoutError, redact_url, shorten
 from ._limits import Limits
 from ._models import DEFAULT_MAX_BODY_SIZE, DEFAULT_TIMEOUT, WAITING_FOR, Request, Response
 from ._pipeline import Call, chain, steps_for
@@ -324,13 +324,18 @@ class AsyncClient:
         call = Call(self._config, self._transport, deadline, stream, origin=request.url.parsed)
         try:
             if total is None:
-                return await self._handler(request, call)
+                try:
+                    return await self._handler(request, call)
+                except Error as exc:
+                    raise shorten(exc)  # noqa: B904 (the same error, its engine frames dropped)
             scope = asyncio.timeout(total)
             waiting: list[str] = []  # what the call waits for when the timeout ends it
             token = WAITING_FOR.set(waiting)
             try:
                 async with scope:
                     return await self._handler(request, call)
+            except Error as exc:
+                raise shorten(exc)  # noqa: B904
             except builtins.TimeoutError as exc:
                 if not scope.expired():
                     raise

@@ -79,6 +79,8 @@ class Error(Exception):
     #: Sends the transport made on its own before this error (mylib's engine sends again
     #: when the server closed a kept-alive connection the request went out on).
     _resends: int = 0
+    #: True when translated from an engine exception (its traceback is shortened).
+    _engine: bool = False
 
     def __init__(self, message: str, *, request: Request | None = None) -> None:
         super().__init__(message)
@@ -302,3 +304,20 @@ class MapInterrupted(KeyboardInterrupt):
 
 def _rebuild_interrupted(message: str, results: list[Any], completed: int) -> MapInterrupted:
     return MapInterrupted(message, results=results, completed=completed)
+
+
+def shorten(error: Error) -> Error:
+    """A translated engine error as it leaves the engine: its traceback and those of the
+    engine exceptions it chains are dropped, so that what is printed is the caller's frames,
+    one line per engine exception and mylib's message, shorter than requests' for the same
+    mistake. The engine's frames are aiohttp's and asyncio's internals; the exceptions
+    themselves, with their messages and attributes, stay reachable as ``__cause__``."""
+    if getattr(error, "_engine", False):
+        cause: BaseException | None = error.__cause__
+        for _ in range(8):  # the chain, bounded (it may loop)
+            if cause is None:
+                break
+            cause.__traceback__ = None
+            cause = cause.__cause__ or cause.__context__
+        error.__traceback__ = None
+    return error

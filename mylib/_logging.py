@@ -45,6 +45,15 @@ def log_retry(method: str, url: URL, why: str, delay: float) -> None:
         logger.debug("Retrying %s %s after %s in %.2f s", method, safe_url(url), why, delay)
 
 
+def log_failure(method: str, url: URL, error: BaseException, attempts: int) -> None:
+    """``GET https://h/x failed after 3 attempts: ConnectError: connection refused ...``:
+    the last failure, logged like the retries before it."""
+    if logger.isEnabledFor(logging.DEBUG):
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        logger.debug("%s %s failed%s: %s: %s", method, safe_url(url), tries,
+                     type(error).__name__, error)  # fmt: skip
+
+
 def log_pool_wait(where: str, limit: str) -> None:
     """``Waiting for a free connection to h:443: all Limits(...) are in use``."""
     if logger.isEnabledFor(logging.DEBUG):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .._content import rewind, rewind_marks
 from .._errors import ConnectError, Error, RemoteProtocolError, TLSError
-from .._logging import log_retry
+from .._logging import log_failure, log_retry
 from .._models import Request, Response, Retry
 from .._ratelimit.server import parse_retry_after
 from .._transports.mock import NoMockAddress
@@ -69,6 +69,7 @@ async def step(send: Handler, request: Request, call: Call) -> Response:
             if delay is None:
                 if isinstance(exc, Error):
                     exc.attempts = call.attempts
+                log_failure(request.method, request.url.parsed, exc, call.attempts)
                 raise
             await _back_off(request, delay, type(exc).__name__)
             continue

@@ -898,19 +898,111 @@ def _without_user(url: URL) -> URL:
 
 
 def translate(exc: BaseException, request: Request | None) -> Error | None:
-    """The mylib exception for an engine exception, or None if it is not an I/O error."""
+    """The mylib exception for an engine exception, or None if it is not an I/O error.
+
+    Its message says what happened in mylib's words (``connection refused by h:1``, ``name
+    not resolved: h``, ``TLS certificate verify failed for h: <reason>``, ``timed out after
+    5 s while reading``) and then the request; the engine's exception, scrubbed of
+    credentials, stays its ``__cause__`` (see ``_errors.shorten``)."""
     if isinstance(exc, Error):
         return None
     if isinstance(exc.__cause__, Error):
         return exc.__cause__  # mylib's own, raised inside the engine (a body's check)
     for engine_type, our_type in _TABLE:
         if isinstance(exc, engine_type):
-            where = redact_url(request.url) if request is not None else "the server"
+            where = f" ({request.method} {redact_url(request.url)})" if request is not None else ""
             scrub(exc)
-            detail = redact_text(str(exc)) or type(exc).__name__
-            return our_type(f"{_VERBS.get(our_type, 'request failed')} ({where}): {detail}",
-                            request=request)
+            error = our_type(f"{describe(exc, our_type, request)}{where}", request=request)
+            error._engine = True
+            return error
     return None
+
+
+def describe(exc: BaseException, kind: type[Error], request: Request | None) -> str:
+    """What an engine exception means, in plain words, without the request."""
+    timeout = request.timeout if request is not None else None
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        limit = timeout.connect if timeout is not None else None
+        return f"timed out{_after(limit)} while connecting"
+    if isinstance(exc, aiohttp.ServerTimeoutError) and "(Timeout." in str(exc):
+        return f"timed out: {exc}"  # mylib's own words (the wait for the headers)
+    if isinstance(exc, (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError)):
+        limit = timeout.read if timeout is not None else None
+        return f"timed out{_after(limit)} while reading"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cert = exc.certificate_error
+        reason = getattr(cert, "verify_message", None) or getattr(cert, "reason", None) or cert
+        return f"TLS certificate verify failed for {exc.host}: {reason}"
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return f"the TLS certificate of {exc.host}:{exc.port} does not match the fingerprint given"
+    if isinstance(exc, (aiohttp.ClientConnectorSSLError, ssl.SSLError)):
+        handshake: BaseException = exc
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            handshake = exc.os_error
+        return f"TLS handshake failed{_with(exc)}: {_ssl_reason(handshake)}"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return f"the proxy answered {exc.status} {exc.message}".rstrip()
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return f"could not connect to the proxy {exc.host}:{exc.port}: {_os_reason(exc.os_error)}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"name not resolved: {exc.host} ({_os_reason(exc.os_error)})"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return f"connection refused by {exc.host}:{exc.port}"
+        return f"could not connect to {exc.host}:{exc.port}: {_os_reason(exc.os_error)}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without answering"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        inner: BaseException | None = exc.__cause__ or exc.__context__
+        if type(inner).__name__ == "ContentLengthError":
+            return "the connection closed before the whole body arrived (its Content-Length)"
+        if type(inner).__name__ == "TransferEncodingError":
+            return "the connection closed before the end of the chunked body"
+        return f"the body could not be read: {_engine_words(exc)}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"the server's answer is not valid HTTP: {exc.message}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (ConnectionResetError, aiohttp.ClientConnectionResetError)):
+        return "the server reset the connection"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{_VERBS.get(kind, 'the request failed')}: {exc.strerror}"
+    if isinstance(exc, builtins.TimeoutError):
+        return "timed out"
+    return f"{_VERBS.get(kind, 'the request failed')}: {_engine_words(exc)}"
+
+
+def _after(seconds: float | None) -> str:
+    return f" after {seconds:g} s" if seconds is not None else ""
+
+
+def _with(exc: BaseException) -> str:
+    host, port = getattr(exc, "host", None), getattr(exc, "port", None)
+    return f" with {host}:{port}" if host else ""
+
+
+def _os_reason(error: BaseException | None) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        # "Connect call failed ('h', 1)": the socket layer's wording, the errno's is plainer.
+        if error.errno is not None and error.strerror.startswith("Connect call failed"):
+            import os
+
+            return os.strerror(error.errno)
+        return error.strerror
+    return _engine_words(error) if error is not None else "unknown error"
+
+
+def _ssl_reason(error: BaseException | None) -> str:
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason.replace("_", " ").lower()
+    return _engine_words(error) if error is not None else "unknown error"
+
+
+def _engine_words(exc: BaseException) -> str:
+    """The engine's own message, without its ``ssl:default`` noise."""
+    text = redact_text(str(exc)) or type(exc).__name__
+    return re.sub(r" ssl:(?:default|None|True|False|<[^>]*>)", "", text)
 
 
 _VERBS: dict[type[Error], str] = {
@@ -919,11 +1011,11 @@ _VERBS: dict[type[Error], str] = {
     TimeoutError: "timed out",
     InvalidURL: "invalid URL",
     TLSError: "TLS failed",
-    ProxyError: "proxy failed",
+    ProxyError: "the proxy failed",
     ConnectError: "could not connect",
     RemoteProtocolError: "the server broke the connection or the protocol",
     ReadError: "the connection broke while reading",
-    TransportError: "request failed",
+    TransportError: "the request failed",
 }
 
 
