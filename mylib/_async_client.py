@@ -236,7 +236,9 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         base = f" base_url={redact_url(self._config.base_url)!r}" if self._config.base_url else ""
-        return f"<{type(self).__name__}{base} state={self._state.value}>"
+        cls = type(self)
+        name = "mylib.AsyncClient" if cls is AsyncClient else cls.__name__
+        return f"<{name}{base} state={self._state.value}>"
 
     @property
     def closed(self) -> bool:

@@ -121,7 +121,7 @@ class Client:
         return (_rebuild_client, (type(self), self._engine, own))
 
     def __repr__(self) -> str:
-        return repr(self._engine).replace(type(self._engine).__name__, "mylib.Client", 1)
+        return repr(self._engine).replace("mylib.AsyncClient", "mylib.Client", 1)
 
     @property
     def closed(self) -> bool:

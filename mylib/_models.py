@@ -707,16 +707,37 @@ class ResponseBase:
         )
 
 
+class Headers(CIMultiDictProxy[str]):
+    """A response's headers: aiohttp's read-only, case-insensitive multidict (``getall``
+    gives every value of a repeated header), shown as the plain mapping it is, e.g.
+    ``{'Content-Type': 'application/json', 'Set-Cookie': ['a=1', 'b=2']}``."""
+
+    def __repr__(self) -> str:
+        merged: dict[str, str | list[str]] = {}
+        for name, value in self.items():
+            seen = merged.get(name)
+            if seen is None:
+                merged[name] = value
+            elif isinstance(seen, list):
+                seen.append(value)
+            else:
+                merged[name] = [seen, value]
+        return repr(merged)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
 def _to_headers(headers: Any) -> CIMultiDictProxy[str]:
     if isinstance(headers, CIMultiDictProxy):
-        return headers
+        return headers if type(headers) is Headers else Headers(headers)
     if headers is None:
-        return CIMultiDictProxy(CIMultiDict())
+        return Headers(CIMultiDict())
     if isinstance(headers, CIMultiDict):
-        return CIMultiDictProxy(headers.copy())  # later changes to the caller's stay theirs
+        return Headers(headers.copy())  # later changes to the caller's stay theirs
     items = headers.items() if isinstance(headers, Mapping) else headers
     try:
-        return CIMultiDictProxy(CIMultiDict((str(k), str(v)) for k, v in items))
+        return Headers(CIMultiDict((str(k), str(v)) for k, v in items))
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"headers must be a dict or a list of (name, value) pairs, not {headers!r}"
@@ -760,7 +781,7 @@ def _body_of(
     if "Content-Type" not in headers:
         writable = CIMultiDict(headers)
         writable["Content-Type"] = content_type
-        headers = CIMultiDictProxy(writable)
+        headers = Headers(writable)
     return body, headers
 
 
@@ -832,7 +853,7 @@ class Response(ResponseBase):
             isinstance(status_code, bool) or not isinstance(status_code, int)
         ):
             raise TypeError(f"status_code must be an int, not {status_code!r}")
-        proxy = headers if type(headers) is CIMultiDictProxy else _to_headers(headers)
+        proxy = Headers(headers) if type(headers) is CIMultiDictProxy else _to_headers(headers)
         if type(content) is not bytes or text is not None or json is not _NO_JSON:
             content, proxy = _body_of(content, text, json, proxy)
         #: The status code, e.g. 200.

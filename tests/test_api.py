@@ -109,3 +109,19 @@ def test_script_using_only_helpers_starts_one_thread_and_exits_silently(
     )
     assert_silent(proc)
     assert proc.stdout.strip() == "ok"
+
+
+def test_both_clients_repr_alike_with_the_package_name() -> None:
+    with mylib.Client(base_url="http://127.0.0.1:1/api") as client:
+        assert repr(client) == "<mylib.Client base_url='http://127.0.0.1:1/api' state=open>"
+    assert repr(mylib.AsyncClient()) == "<mylib.AsyncClient state=open>"
+
+
+def test_response_headers_show_as_a_plain_mapping_not_a_multidict_proxy(
+    server: TestServer,
+) -> None:
+    response = mylib.get(server.url + "/cookies/set?a=1&b=2", follow_redirects=False)
+    shown = repr(response.headers)
+    assert shown.startswith("{") and "CIMultiDict" not in shown
+    assert "'Set-Cookie': [" in shown  # a repeated header lists its values
+    assert response.headers.getall("set-cookie") == response.headers.getall("Set-Cookie")

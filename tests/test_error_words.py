@@ -106,3 +106,4 @@ def test_the_printed_traceback_is_no_longer_than_requests(mistake: str, closed_p
     last = printed["mylib"][-1]
     assert last.startswith("mylib.ConnectError: ") and "ssl:default" not in last
     assert len(printed["mylib"]) <= len(printed["requests"]), "\n".join(printed["mylib"])
+
